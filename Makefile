@@ -1,0 +1,55 @@
+# carehub — two commands from a fresh clone: `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+APT_UPDATED := $(VENV)/.apt-updated
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test test-fast lint typecheck bench deps system-deps clean help
+
+help:
+	@echo "make run    - install what is missing, migrate, start broker + hub + simulated homes on :8000"
+	@echo "make test   - install what is missing, run the whole test suite"
+	@echo "make lint   - ruff + mypy (strict)"
+	@echo "make bench  - benchmarks (bench/), each prints its figures"
+
+$(BIN)/python:
+	@$(PY) -c 'import ensurepip, venv' 2>/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv; }
+	$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+deps: $(STAMP) system-deps
+
+# Debian packages the project starts itself: mosquitto (broker, dynamic-security plugin,
+# mosquitto_ctrl). Installed with apt-get only when missing.
+system-deps:
+	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
+		echo "installing mosquitto (apt-get)"; \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q mosquitto mosquitto-clients; \
+	fi
+
+run: deps
+	$(BIN)/carehub run --demo
+
+test: deps
+	$(BIN)/python -m pytest -q
+
+test-fast: deps
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: deps
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,1 @@
+"""eTRS: the medication domain (lists, import, schedule, sign-off, four-eyes)."""

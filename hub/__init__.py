@@ -1,0 +1,1 @@
+"""carehub: the hub service (ingest, store, rules, alerts, API, web UI, CLI)."""

@@ -1,0 +1,1 @@
+"""Virtual homes: residents with daily rhythms, their devices, ground truth and faults."""
