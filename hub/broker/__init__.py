@@ -1,0 +1,1 @@
+"""The MQTT broker: embedded Mosquitto and dynamic-security provisioning."""

@@ -1,0 +1,1 @@
+"""Device registry: provisioning, listing and revoking devices (with their broker accounts)."""

@@ -1,0 +1,1 @@
+"""MQTT ingest: paho client, bounded queue, batched idempotent storage, ack after commit."""

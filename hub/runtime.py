@@ -1,0 +1,125 @@
+"""The readable boot sequence: database, broker, ingest — shared by the CLI and the tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.broker.dynsec import BrokerAddress, DynSecClient
+from hub.broker.embedded import BrokerError, EmbeddedBroker, wait_for_port
+from hub.ingest.service import IngestConfig, IngestService
+from hub.ingest.store import BatchHook
+from hub.settings import BrokerURL, Settings
+from hub.store.db import make_engine, make_sessionmaker
+from hub.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a running hub holds."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    hub_address: BrokerAddress
+    admin_address: BrokerAddress | None
+    broker: EmbeddedBroker | None = None
+    ingest: IngestService | None = None
+    hooks: list[BatchHook] = field(default_factory=list)
+
+    @contextmanager
+    def control(self) -> Iterator[DynSecClient]:
+        """A dynamic-security admin connection for provisioning."""
+        if self.admin_address is None:
+            raise BrokerError(
+                "no broker admin account configured: set CAREHUB_BROKER_ADMIN_USERNAME/PASSWORD"
+            )
+        with DynSecClient(self.admin_address) as ctl:
+            yield ctl
+
+    def start_ingest(self) -> IngestService:
+        """Start consuming device messages."""
+        s = self.settings
+        self.ingest = IngestService(
+            IngestConfig(
+                address=self.hub_address,
+                client_id=s.hub_client_id,
+                share_group=s.share_group,
+                session_expiry_s=s.session_expiry_s,
+                batch_max=s.ingest_batch_max,
+                batch_wait_ms=s.ingest_batch_wait_ms,
+                queue_max=s.ingest_queue_max,
+                max_payload_bytes=s.max_payload_bytes,
+            ),
+            self.sessions,
+            hooks=self.hooks,
+        )
+        self.ingest.start()
+        return self.ingest
+
+    def close(self) -> None:
+        """Stop ingest, then the embedded broker, then the database pool."""
+        if self.ingest is not None:
+            self.ingest.stop()
+            self.ingest = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        self.engine.dispose()
+
+
+def init_database(
+    settings: Settings, *, migrate: bool = True
+) -> tuple[Engine, sessionmaker[Session]]:
+    """Create the data dir, migrate, and open the engine."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        upgrade(settings.db_url)
+    engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    return engine, make_sessionmaker(engine)
+
+
+def init_broker(
+    settings: Settings, *, start_embedded: bool = True
+) -> tuple[EmbeddedBroker | None, BrokerAddress, BrokerAddress | None]:
+    """Use the configured broker, or start (or reuse) the embedded one."""
+    if settings.broker_url is not None:
+        url = BrokerURL(settings.broker_url)
+        hub = BrokerAddress(url.host, url.port, url.username or "", url.password or "")
+        admin = None
+        if settings.broker_admin_username and settings.broker_admin_password:
+            admin = BrokerAddress(
+                url.host, url.port, settings.broker_admin_username, settings.broker_admin_password
+            )
+        return None, hub, admin
+    broker = EmbeddedBroker(
+        settings.data_dir / "mosquitto",
+        port=settings.broker_port,
+        mosquitto_bin=settings.mosquitto_bin,
+    )
+    try:
+        wait_for_port("127.0.0.1", settings.broker_port, timeout=0.3)
+        already_running = True
+    except BrokerError:
+        already_running = False
+    if already_running or not start_embedded:
+        sec = broker.prepare()  # another carehub process runs it; reuse its accounts
+        return None, broker.hub_address(sec), broker.admin_address(sec)
+    sec = broker.start()
+    return broker, broker.hub_address(sec), broker.admin_address(sec)
+
+
+def open_runtime(
+    settings: Settings, *, migrate: bool = True, start_embedded: bool = True
+) -> Runtime:
+    """Boot: database, then broker. Ingest is started separately (start_ingest)."""
+    engine, sessions = init_database(settings, migrate=migrate)
+    broker, hub_addr, admin_addr = init_broker(settings, start_embedded=start_embedded)
+    return Runtime(settings, engine, sessions, hub_addr, admin_addr, broker)
