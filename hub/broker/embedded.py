@@ -126,11 +126,11 @@ class EmbeddedBroker:
                 dynsec_plugin=find_plugin(),
                 dynsec_file=self.dynsec_path,
                 persistence_dir=self.state_dir / "persistence",
+                user=pwd.getpwuid(os.geteuid()).pw_name,
             )
         )
         if self.secrets_path.exists() and self.dynsec_path.exists():
             data = json.loads(self.secrets_path.read_text())
-            self._hand_over_files()
             return BrokerSecrets(data["admin_password"], data["hub_password"])
         sec = BrokerSecrets(secrets.token_urlsafe(24), secrets.token_urlsafe(24))
         self.dynsec_path.unlink(missing_ok=True)
@@ -149,20 +149,7 @@ class EmbeddedBroker:
         fd = os.open(self.secrets_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump({"admin_password": sec.admin_password, "hub_password": sec.hub_password}, fh)
-        self._hand_over_files()
         return sec
-
-    def _hand_over_files(self) -> None:
-        """Started as root, Mosquitto drops to the 'mosquitto' user: let it write its own state."""
-        if os.geteuid() != 0:
-            return
-        try:
-            pw = pwd.getpwnam("mosquitto")
-        except KeyError:
-            return
-        for path in (self.state_dir / "persistence", self.dynsec_path):
-            os.chown(path, pw.pw_uid, pw.pw_gid)
-        os.chmod(self.dynsec_path, 0o600)
 
     # --- process --------------------------------------------------------------------------
 

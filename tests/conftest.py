@@ -1,0 +1,118 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL) and a real Mosquitto per test run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.broker.dynsec import BrokerAddress
+from hub.broker.embedded import BrokerSecrets, EmbeddedBroker, free_port
+from hub.store.db import make_engine, make_sessionmaker
+from hub.store.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "CAREHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def postgres_available() -> bool:
+    """True when the test PostgreSQL server answers."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            pass
+        eng = create_engine(PG_ADMIN_URL)
+        with eng.connect() as c:
+            c.execute(text("SELECT 1"))
+        eng.dispose()
+        return True
+    except Exception:
+        return False
+
+
+_PG = postgres_available()
+
+
+def _skip_or_fail_pg() -> None:
+    if os.environ.get("CAREHUB_REQUIRE_POSTGRES") == "1":
+        pytest.fail("PostgreSQL is required (CAREHUB_REQUIRE_POSTGRES=1) but does not answer")
+    pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+
+
+def create_pg_database() -> str:
+    """Create an empty scratch database; return its URL."""
+    name = f"carehub_t_{uuid.uuid4().hex[:10]}"
+    eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop a scratch database (disconnecting stragglers)."""
+    name = url.rsplit("/", 1)[1]
+    eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: SQLite file and PostgreSQL scratch database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'carehub.db'}"
+        upgrade(url)
+        yield url
+        return
+    if not _PG:
+        _skip_or_fail_pg()
+    url = create_pg_database()
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """Session factory on the migrated database."""
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+class RunningBroker:
+    """A real Mosquitto started from the project's config on a free port."""
+
+    def __init__(self, broker: EmbeddedBroker, sec: BrokerSecrets) -> None:
+        self.broker = broker
+        self.secrets = sec
+        self.port = broker.port
+        self.admin = broker.admin_address(sec)
+        self.hub = broker.hub_address(sec)
+
+    def device_address(self, device_id: str, password: str) -> BrokerAddress:
+        return BrokerAddress("127.0.0.1", self.port, device_id, password)
+
+    def restart(self) -> None:
+        self.broker.stop()
+        self.secrets = self.broker.start()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBroker]:
+    """One real Mosquitto per test run (dynamic security, persistence), on a free port."""
+    state = tmp_path_factory.mktemp("mosquitto")
+    b = EmbeddedBroker(state, port=free_port())
+    sec = b.start()
+    yield RunningBroker(b, sec)
+    b.stop()
