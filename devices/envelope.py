@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import to_json
 
 from devices.kinds import EVENT_SCHEMAS, KINDS, Kind
+from devices.payloads import WireDatetime
 from devices.topics import DEVICE_ID_RE, NAME_RE
 
 MAX_PAYLOAD_BYTES = 16 * 1024
@@ -23,7 +25,7 @@ class Envelope(BaseModel):
 
     id: EventId = Field(description="Unique per event; the hub stores each id once")
     device_id: str = Field(pattern=DEVICE_ID_RE.pattern)
-    ts: AwareDatetime = Field(description="Device time of the event, RFC 3339 with offset")
+    ts: WireDatetime = Field(description="Device time of the event, RFC 3339 with offset")
     seq: int = Field(ge=0, le=2**63 - 1, description="Per-device sequence number")
     type: str = Field(pattern=NAME_RE.pattern)
     data: dict[str, Any]
@@ -52,8 +54,10 @@ def decode(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
     """
     if len(payload) > max_bytes:
         raise InvalidPayload(f"oversized: {len(payload)} bytes > {max_bytes}")
+    # Strict JSON validation: the wire types are the documented ones (docs/asyncapi.yaml), so
+    # `true` is no battery level, "5" no sequence number and 1700000000 no RFC 3339 time.
     try:
-        env = Envelope.model_validate_json(payload)
+        env = Envelope.model_validate_json(payload, strict=True)
     except ValidationError as exc:
         raise InvalidPayload(f"envelope: {_summarise(exc)}") from None
     except (ValueError, RecursionError) as exc:  # defensive: the parser itself gave up
@@ -62,7 +66,9 @@ def decode(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
     if schema is None:
         raise InvalidPayload(f"unknown event type {env.type!r}")
     try:
-        schema.model_validate(env.data)
+        # `data` is validated as JSON too (strict Python mode would refuse enum values given as
+        # strings); non-finite floats become null so they fail as wrong types, not as bad JSON.
+        schema.model_validate_json(to_json(env.data, inf_nan_mode="null"), strict=True)
     except ValidationError as exc:
         raise InvalidPayload(f"data ({env.type}): {_summarise(exc)}") from None
     return env

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class Strict(BaseModel):
@@ -50,6 +51,21 @@ class Answer(StrEnum):
 
 DoseId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+def _utc_representable(value: datetime) -> datetime:
+    # 9999-12-31T23:59:59-01:00 is a valid aware datetime, but converting it to UTC (as the
+    # store does for every timestamp) overflows; refuse it here, not in the hub's commit.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("datetime is out of range once converted to UTC") from None
+    return value
+
+
+WireDatetime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
+"""An RFC 3339 timestamp with offset that can be converted to UTC."""
+
 ClockTime = Annotated[
     str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, Europe/Amsterdam")
 ]
@@ -82,14 +98,14 @@ class DoseDue(Strict):
     """The dispenser presents a pouch and starts alarming."""
 
     dose_id: DoseId
-    scheduled_for: AwareDatetime
+    scheduled_for: WireDatetime
 
 
 class DoseReminder(Strict):
     """The dispenser repeats its alarm for a dose not yet taken."""
 
     dose_id: DoseId
-    scheduled_for: AwareDatetime
+    scheduled_for: WireDatetime
     attempt: int = Field(ge=1, le=100)
 
 
@@ -97,15 +113,15 @@ class DoseTaken(Strict):
     """The resident took the pouch out of the dispenser."""
 
     dose_id: DoseId
-    scheduled_for: AwareDatetime
-    taken_at: AwareDatetime
+    scheduled_for: WireDatetime
+    taken_at: WireDatetime
 
 
 class DoseMissed(Strict):
     """The dose was not taken within the dispenser's window; the pouch is locked away."""
 
     dose_id: DoseId
-    scheduled_for: AwareDatetime
+    scheduled_for: WireDatetime
     window_min: int = Field(ge=1, le=24 * 60)
 
 
@@ -120,7 +136,7 @@ class MessageSpoken(Strict):
 
     message_id: MessageId
     schedule_version: int = Field(ge=0)
-    scheduled_for: AwareDatetime
+    scheduled_for: WireDatetime
     text: str = Field(max_length=1000)
     question: bool = False
 
@@ -130,7 +146,7 @@ class QuestionAnswered(Strict):
 
     message_id: MessageId
     schedule_version: int = Field(ge=0)
-    scheduled_for: AwareDatetime
+    scheduled_for: WireDatetime
     answer: Answer
 
 

@@ -77,11 +77,13 @@ def test_event_is_stored_exactly_once_even_when_published_twice(hub: Hub) -> Non
     assert hub.ingest.stats.duplicates >= 1
     with hub.sessions() as s:
         stored = s.get(Event, eid)
-        assert (
-            stored is not None and stored.home_id == "home-1" and stored.data == {"room": "kitchen"}
-        )
+        assert stored is not None
+        assert stored.home_id == "home-1"
+        assert stored.data == {"room": "kitchen"}
         device = s.get(Device, dev.device_id)
-        assert device is not None and device.last_seen is not None and device.status == "online"
+        assert device is not None
+        assert device.last_seen is not None
+        assert device.status == "online"
 
 
 def test_device_cannot_publish_on_another_devices_topic(hub: Hub) -> None:
@@ -90,7 +92,8 @@ def test_device_cannot_publish_on_another_devices_topic(hub: Hub) -> None:
         forged_id = str(uuid.uuid4())
         _eid, payload = b.motion_event(event_id=forged_id)
         rc = a.publish_raw(topics.event_topic(b.device_id, "motion"), payload)
-        assert rc.is_failure and rc.value == 0x87  # Not authorized (MQTT 5 §3.4.2.1)
+        assert rc.is_failure
+        assert rc.value == 0x87
         # and A may not send itself commands either
         rc = a.publish_raw(topics.command_topic(a.device_id, "schedule"), b"{}")
         assert rc.is_failure
@@ -119,13 +122,15 @@ def test_bad_input_is_dead_lettered_with_reason_while_valid_traffic_continues(hu
     with hub.sessions() as s:
         reasons = [d.reason for d in s.scalars(select(DeadLetter).order_by(DeadLetter.id))]
         raw = s.scalars(select(DeadLetter.payload).order_by(DeadLetter.id)).first()
-    assert reasons[0].startswith("envelope:") and "json" in reasons[0].lower()
+    assert reasons[0].startswith("envelope:")
+    assert "json" in reasons[0].lower()
     assert any("Field required" in r for r in reasons)
     assert any("data (motion): room" in r for r in reasons)
     assert any(r.startswith("oversized") for r in reasons)
     assert any("does not match topic type" in r for r in reasons)
     assert raw == b"not json at all \xff"
-    assert hub.count(Event, id=good1) == 1 and hub.count(Event, id=good2) == 1
+    assert hub.count(Event, id=good1) == 1
+    assert hub.count(Event, id=good2) == 1
 
 
 def test_unknown_device_is_dead_lettered(hub: Hub, broker: RunningBroker) -> None:
@@ -138,7 +143,8 @@ def test_unknown_device_is_dead_lettered(hub: Hub, broker: RunningBroker) -> Non
     wait_until(lambda: hub.count(DeadLetter, device_id=ghost_id) == 1, what="dead letter")
     with hub.sessions() as s:
         reason = s.scalar(select(DeadLetter.reason).where(DeadLetter.device_id == ghost_id))
-    assert reason is not None and "unknown or revoked device" in reason
+    assert reason is not None
+    assert "unknown or revoked device" in reason
 
 
 def test_last_will_marks_device_offline(hub: Hub) -> None:
