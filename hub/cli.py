@@ -262,3 +262,7 @@ def devices_revoke(device_id: Annotated[str, typer.Argument(help="Device id")]) 
 def main() -> None:
     """Entry point of the `carehub` script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

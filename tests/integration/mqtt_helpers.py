@@ -115,3 +115,27 @@ def wait_until(cond: Callable[[], bool], timeout: float = 10.0, what: str = "con
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def publish_stream(
+    dev: TestDevice, payloads: list[tuple[str, bytes]], *, window: int = 100, timeout: float = 120.0
+) -> None:
+    """Publish many (topic, payload) at QoS 1 with at most `window` unacknowledged."""
+    deadline = time.monotonic() + timeout
+    outstanding: list[int] = []
+    for topic, payload in payloads:
+        while len(outstanding) >= window:
+            with dev._acked:
+                outstanding = [m for m in outstanding if m not in dev.acks]
+                if len(outstanding) >= window:
+                    dev._acked.wait(0.05)
+            if time.monotonic() > deadline:
+                raise TimeoutError("broker stopped acknowledging")
+        info = dev.client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:  # MQTT-NOTES pitfall 2: rc is not an exception
+            raise RuntimeError(f"publish failed locally: rc={info.rc}")
+        outstanding.append(info.mid)
+    wait_until(lambda: all(m in dev.acks for m in outstanding), timeout, "final PUBACKs")
+    for m in outstanding:
+        rc = dev.acks.pop(m)
+        assert not rc.is_failure, rc
