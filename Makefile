@@ -33,6 +33,13 @@ system-deps:
 		echo "installing mosquitto (apt-get)"; \
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q mosquitto mosquitto-clients; \
 	fi
+	@# The PostgreSQL test leg: the tests use a server on 127.0.0.1:5432 or start a private
+	@# cluster themselves; CI asks for the server binaries to be installed when missing.
+	@if [ "$${CAREHUB_INSTALL_POSTGRES:-0}" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		&& ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
+		echo "installing postgresql (apt-get)"; \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql; \
+	fi
 
 run: deps
 	$(BIN)/carehub run --demo
