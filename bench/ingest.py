@@ -158,7 +158,8 @@ def main() -> None:
         _eid, payload = d.motion_event()
         per[i % len(devices)].append((topics.event_topic(d.device_id, "motion"), payload))
     threads = [
-        threading.Thread(target=publish_stream, args=(d, msgs)) for d, msgs in zip(devices, per)
+        threading.Thread(target=publish_stream, args=(d, msgs))
+        for d, msgs in zip(devices, per, strict=True)
     ]
     for t in threads:
         t.start()
