@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Integer, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -235,22 +235,19 @@ def store_batch(
         session.execute(insert(DeadLetter), dead)
         result.dead_letters = len(dead)
     if seen:
-        devices = DEVICES_TABLE
+        # One statement for all devices of the batch; absent values keep the stored ones.
+        c = DEVICES_TABLE.c
         session.execute(
-            update(devices)
-            .where(devices.c.id == bindparam("b_id"))
-            .values(last_seen=bindparam("last_seen"), status=bindparam("status")),
-            [
-                {"b_id": v["b_id"], "last_seen": v["last_seen"], "status": v["status"]}
-                for v in seen.values()
-            ],
+            update(DEVICES_TABLE)
+            .where(c.id == bindparam("b_id"))
+            .values(
+                last_seen=bindparam("last_seen"),
+                status=bindparam("status"),
+                last_seq=func.coalesce(bindparam("last_seq", type_=Integer), c.last_seq),
+                battery_pct=func.coalesce(bindparam("battery_pct", type_=Integer), c.battery_pct),
+            ),
+            list(seen.values()),
         )
-        extras = [
-            v for v in seen.values() if v["battery_pct"] is not None or v["last_seq"] is not None
-        ]
-        for v in extras:
-            values = {k: v[k] for k in ("battery_pct", "last_seq") if v[k] is not None}
-            session.execute(update(devices).where(devices.c.id == v["b_id"]).values(**values))
     for hook in hooks:
         hook(session, result)
     return result
