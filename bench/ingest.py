@@ -45,7 +45,7 @@ N_DEVICES = 20
 class NoopSubscriber:
     """The reference: a paho MQTT 5 QoS 1 subscriber that only counts (auto-ack)."""
 
-    def __init__(self, addr: BrokerAddress, client_id: str, group: str) -> None:
+    def __init__(self, addr: BrokerAddress, client_id: str) -> None:
         self.count = 0
         self.connected = threading.Event()
         self.c = mqtt.Client(
@@ -55,12 +55,11 @@ class NoopSubscriber:
         )
         self.c.username_pw_set(addr.username, addr.password)
         self.addr = addr
-        self.group = group
         self.c.on_connect = self._on_connect
         self.c.on_message = self._on_message
 
     def _on_connect(self, c: mqtt.Client, *_: Any) -> None:
-        c.subscribe([(topics.shared(f, self.group), 1) for f in topics.HUB_FILTERS])
+        c.subscribe([(f, 1) for f in topics.HUB_FILTERS])
         self.connected.set()
 
     def _on_message(self, *_: Any) -> None:
@@ -134,13 +133,13 @@ def main() -> None:
                     creds.append((dev_id, pw))
 
     # 1. create every consumer's session, then take them offline
-    noop = NoopSubscriber(hub_addr, "bench-noop", "noop")
+    noop = NoopSubscriber(hub_addr, "bench-noop")
     noop.start()
     noop.stop()
     hubs = {}
     for name, url in dbs.items():
         sessions = make_sessionmaker(make_engine(url))
-        cfg = IngestConfig(address=hub_addr, client_id=f"bench-hub-{name}", share_group=f"h{name}")
+        cfg = IngestConfig(address=hub_addr, client_id=f"bench-hub-{name}")
         ing = IngestService(cfg, sessions)
         ing.start()
         ing.wait_connected()

@@ -65,7 +65,12 @@ class Settings(BaseSettings):
     hub_client_id: str = Field(
         "carehub-hub-1", description="MQTT client id of this hub process (persistent session)"
     )
-    share_group: str = Field("carehub", description="MQTT 5 shared-subscription group of the hubs")
+    share_group: str | None = Field(
+        None,
+        description="MQTT 5 shared-subscription group when several hubs split the load; "
+        "unset: a plain subscription (Mosquitto 2.0 does not keep shared subscriptions "
+        "across a broker restart, see docs/adr/0003)",
+    )
     session_expiry_s: int = Field(
         7 * 24 * 3600,
         description="MQTT session expiry: how long the broker queues for a stopped hub",

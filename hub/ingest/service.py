@@ -55,7 +55,7 @@ class IngestConfig:
 
     address: BrokerAddress
     client_id: str = "carehub-hub-1"
-    share_group: str | None = "carehub"
+    share_group: str | None = None
     session_expiry_s: int = 7 * 24 * 3600
     batch_max: int = 500
     batch_wait_ms: int = 20

@@ -139,3 +139,46 @@ def publish_stream(
     for m in outstanding:
         rc = dev.acks.pop(m)
         assert not rc.is_failure, rc
+
+
+def publish_reliably(
+    dev: TestDevice,
+    msgs: list[tuple[str, bytes]],
+    *,
+    window: int = 100,
+    ack_wait: float = 3.0,
+    timeout: float = 120.0,
+) -> int:
+    """Publish until every message got a PUBACK, re-sending after outages (as a device does).
+
+    Returns how many publishes were re-sends.
+    """
+    deadline = time.monotonic() + timeout
+    pending = list(msgs)
+    resent = 0
+    while pending:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(pending)} messages never acknowledged")
+        if not dev.connected.wait(0.5):
+            continue
+        chunk, pending = pending[:window], pending[window:]
+        mids: dict[int, tuple[str, bytes]] = {}
+        failed: list[tuple[str, bytes]] = []
+        for topic, payload in chunk:
+            info = dev.client.publish(topic, payload, qos=1)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                mids[info.mid] = (topic, payload)
+            else:
+                failed.append((topic, payload))
+        end = time.monotonic() + ack_wait
+        with dev._acked:
+            while time.monotonic() < end and not all(m in dev.acks for m in mids):
+                dev._acked.wait(0.05)
+            unacked = [msg for m, msg in mids.items() if m not in dev.acks]
+            for m in mids:
+                rc = dev.acks.pop(m, None)
+                assert rc is None or not rc.is_failure, rc
+        retry = failed + unacked
+        resent += len(retry)
+        pending = retry + pending
+    return resent

@@ -54,7 +54,6 @@ def test_hub_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
         CAREHUB_DATABASE_URL=db_url,
         CAREHUB_DATA_DIR=str(tmp_path / "var"),
         CAREHUB_HUB_CLIENT_ID=f"crash-hub-{uuid.uuid4().hex[:6]}",
-        CAREHUB_SHARE_GROUP=f"crash{uuid.uuid4().hex[:6]}",
         CAREHUB_LOG_LEVEL="WARNING",
     )
     log = tmp_path / "hub.log"
