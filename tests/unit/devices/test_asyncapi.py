@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-from devices_strategies import PAYLOADS, event_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
@@ -25,6 +24,7 @@ from devices import payloads as p
 from devices.envelope import decode
 from devices.kinds import COMMAND_SCHEMAS, EVENT_SCHEMAS
 from devices.topics import PREFIX
+from tests.unit.devices.devices_strategies import PAYLOADS, event_bytes
 
 DOC_PATH = Path(__file__).resolve().parents[3] / "docs" / "asyncapi.yaml"
 DOC_URI = "urn:carehub:asyncapi"

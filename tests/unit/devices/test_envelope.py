@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from devices_strategies import PAYLOADS, event_bytes, event_types, kinds_and_events
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
@@ -15,6 +14,12 @@ from pydantic import BaseModel
 from devices import payloads as p
 from devices.envelope import MAX_PAYLOAD_BYTES, Envelope, InvalidPayload, check_allowed, decode
 from devices.kinds import COMMAND_SCHEMAS, EVENT_SCHEMAS, KINDS, Kind
+from tests.unit.devices.devices_strategies import (
+    PAYLOADS,
+    event_bytes,
+    event_types,
+    kinds_and_events,
+)
 
 _FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from devices_strategies import device_ids, names
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.client import topic_matches_sub
@@ -25,6 +24,7 @@ from devices.topics import (
     shared,
     status_topic,
 )
+from tests.unit.devices.devices_strategies import device_ids, names
 
 _FAST = settings(max_examples=100, deadline=None)
 
