@@ -92,7 +92,6 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(False, description="Seed demo teams, users and homes at start (make run)")
     log_level: str = Field("INFO", description="Log level")
-    log_json: bool = Field(False, description="Structured JSON logs")
 
     @model_validator(mode="after")
     def _no_demo_secrets_in_production(self) -> Settings:
