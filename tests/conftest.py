@@ -38,49 +38,65 @@ def postgres_available(url: str) -> bool:
         return False
 
 
-def start_private_postgres() -> str | None:
-    """Start a throw-away cluster (trust auth, free port) when PostgreSQL is installed."""
-    initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not initdbs:
-        return None
-    bindir = Path(initdbs[-1]).parent
-    root = Path(tempfile.mkdtemp(prefix="carehub-pg-"))
-    as_pg: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        pw = pwd.getpwnam("postgres")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        as_pg = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    data, logfile = root / "data", root / "pg.log"
-    subprocess.run(
-        [*as_pg, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-    )
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [
-            *as_pg,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            opts,
-            "-l",
-            str(logfile),
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    atexit.register(
-        lambda: subprocess.run(
-            [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster (trust auth, free port) that tests may stop and start."""
+
+    def __init__(self) -> None:
+        initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not initdbs:
+            raise FileNotFoundError("PostgreSQL server binaries are not installed")
+        self.bindir = Path(initdbs[-1]).parent
+        self.root = Path(tempfile.mkdtemp(prefix="carehub-pg-"))
+        self.as_pg: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+            self.as_pg = ["runuser", "-u", "postgres", "--"]
+        self.port = free_port()
+        self.data = self.root / "data"
+        subprocess.run(
+            [
+                *self.as_pg,
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            check=True,
             capture_output=True,
         )
-    )
-    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        self.start()
+        atexit.register(self.stop)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self.as_pg, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._ctl("-o", opts, "-l", str(self.root / "pg.log"), "-w", "start")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._ctl("-m", "immediate", "-w", "stop")
+
+
+def start_private_postgres() -> str | None:
+    """Start a private cluster when PostgreSQL is installed; None when it is not."""
+    try:
+        return PrivatePostgres().url
+    except FileNotFoundError:
+        return None
 
 
 def _find_postgres() -> bool:
