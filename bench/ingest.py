@@ -204,6 +204,9 @@ class _NoBroker:
     def remove_device(self, device_id: str) -> None:
         pass
 
+    def set_password(self, device_id: str, password: str) -> None:
+        pass
+
 
 if __name__ == "__main__":
     main()

@@ -48,6 +48,16 @@ class EventOut(BaseModel):
     data: dict[str, object]
 
 
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request from the app's session factory (routers depend on this)."""
+    factory: sessionmaker[Session] = request.app.state.sessions
+    with factory() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
 def create_app(
     sessions: sessionmaker[Session],
     *,
@@ -60,12 +70,7 @@ def create_app(
         description="Event-driven technology hub for Dutch home care.",
     )
 
-    def get_session() -> Iterator[Session]:
-        with sessions() as session:
-            yield session
-
-    SessionDep = Annotated[Session, Depends(get_session)]
-    app.state.get_session = get_session
+    app.state.sessions = sessions
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -207,6 +207,10 @@ class DynSecClient:
             ignore=("not found",),
         )
 
+    def set_password(self, device_id: str, password: str) -> None:
+        """Replace a device's password."""
+        self.run([{"command": "setClientPassword", "username": device_id, "password": password}])
+
     def ensure_hub_account(self, username: str, password: str) -> None:
         """Create (or refresh) the hub's account and role; safe to repeat."""
         self.run(

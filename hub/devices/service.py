@@ -24,6 +24,8 @@ class DeviceControl(Protocol):
 
     def remove_device(self, device_id: str) -> None: ...
 
+    def set_password(self, device_id: str, password: str) -> None: ...
+
 
 class NotFound(LookupError):
     """A home or device that does not exist."""
@@ -97,6 +99,29 @@ def revoke(
             detail={},
         )
     return device
+
+
+def reset_password(
+    session: Session, *, control: DeviceControl, device_id: str, actor: str, source: str
+) -> str:
+    """Give a device a new password (shown once); the old one stops working at once."""
+    device = session.get(Device, device_id)
+    if device is None or device.revoked_at is not None:
+        raise NotFound(f"device {device_id!r} does not exist or is revoked")
+    password = secrets.token_urlsafe(18)
+    device.password_hash = _hasher.hash(password)
+    session.flush()
+    control.set_password(device_id, password)
+    audit.record(
+        session,
+        actor=actor,
+        action="device.reset_password",
+        object_type="device",
+        object_id=device_id,
+        source=source,
+        detail={},
+    )
+    return password
 
 
 def list_devices(
