@@ -119,7 +119,7 @@ def upgrade() -> None:
         sa.Column("label", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("last_seen", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_seq", sa.Integer(), nullable=True),
+        sa.Column("last_seq", sa.BigInteger(), nullable=True),
         sa.Column("battery_pct", sa.Integer(), nullable=True),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -137,7 +137,7 @@ def upgrade() -> None:
         sa.Column("home_id", sa.String(length=64), nullable=True),
         sa.Column("type", sa.String(length=64), nullable=False),
         sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
             "data",

@@ -28,8 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devices import topics
 from hub.broker.dynsec import BrokerAddress
-from hub.ingest.store import BatchHook, BatchResult, Inbound, store_batch
-from hub.store.db import unit_of_work
+from hub.ingest.store import BatchHook, BatchResult, Inbound, store_isolating_poison
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +200,12 @@ class IngestService:
         delay = 0.2
         while True:
             try:
-                with unit_of_work(self._sessions) as session:
-                    result = store_batch(
-                        session, batch, max_bytes=self.config.max_payload_bytes, hooks=self._hooks
-                    )
+                result = store_isolating_poison(
+                    self._sessions,
+                    batch,
+                    max_bytes=self.config.max_payload_bytes,
+                    hooks=self._hooks,
+                )
                 break
             except Exception:
                 self.stats.commit_failures += 1

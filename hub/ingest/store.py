@@ -6,21 +6,26 @@ the redeliveries), a device status/ack update, or the dead letters with the reas
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import Integer, Table, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import BigInteger, Integer, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from devices import envelope, topics
 from devices.kinds import Kind
 from devices.payloads import Ack, Status
+from hub.store.db import unit_of_work
 from hub.store.models import DeadLetter, Device, DeviceAck, Event
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +98,42 @@ def _load_devices(session: Session, ids: set[str]) -> dict[str, _DeviceInfo]:
     return {r.id: _DeviceInfo(Kind(r.kind), r.home_id) for r in rows}
 
 
+EVENTS_TABLE: Table = Event.__table__  # type: ignore[assignment]
+
+
+# PostgreSQL: the whole batch as eight arrays in one statement. A multi-row VALUES list
+# makes psycopg re-parse a new, long query text for every batch; unnest keeps it constant.
+_PG_INSERT_EVENTS = text(
+    """
+    INSERT INTO events (id, device_id, home_id, type, ts, seq, received_at, data)
+    SELECT u.id, u.device_id, u.home_id, u.type, u.ts, u.seq, u.received_at, u.data::jsonb
+    FROM unnest(CAST(:id AS varchar[]), CAST(:device_id AS varchar[]),
+                CAST(:home_id AS varchar[]), CAST(:type AS varchar[]),
+                CAST(:ts AS timestamptz[]), CAST(:seq AS bigint[]),
+                CAST(:received_at AS timestamptz[]), CAST(:data AS text[]))
+         AS u(id, device_id, home_id, type, ts, seq, received_at, data)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
 def _insert_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert, skipping ids already stored; return the ids that are new."""
     if not rows:
         return set()
-    dialect = session.get_bind().dialect.name
-    ins = pg_insert(Event) if dialect == "postgresql" else sqlite_insert(Event)
-    stmt = ins.on_conflict_do_nothing(index_elements=["id"]).returning(Event.id)
-    return set(session.scalars(stmt, rows).all())
+    if session.get_bind().dialect.name == "postgresql":
+        cols = ("id", "device_id", "home_id", "type", "ts", "seq", "received_at")
+        params: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in cols}
+        params["data"] = [json.dumps(r["data"], separators=(",", ":")) for r in rows]
+        return set(session.execute(_PG_INSERT_EVENTS, params).scalars().all())
+    # SQLite: an executemany that SQLAlchemy batches into multi-row INSERT … RETURNING.
+    stmt = (
+        sqlite_insert(EVENTS_TABLE)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(EVENTS_TABLE.c.id)
+    )
+    return set(session.execute(stmt, rows).scalars().all())
 
 
 def store_batch(
@@ -243,7 +276,7 @@ def store_batch(
             .values(
                 last_seen=bindparam("last_seen"),
                 status=bindparam("status"),
-                last_seq=func.coalesce(bindparam("last_seq", type_=Integer), c.last_seq),
+                last_seq=func.coalesce(bindparam("last_seq", type_=BigInteger), c.last_seq),
                 battery_pct=func.coalesce(bindparam("battery_pct", type_=Integer), c.battery_pct),
             ),
             list(seen.values()),
@@ -251,3 +284,63 @@ def store_batch(
     for hook in hooks:
         hook(session, result)
     return result
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors that say 'the database is away', not 'this data cannot be stored'."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError)
+
+
+def store_isolating_poison(
+    sessions: sessionmaker[Session],
+    batch: Sequence[Inbound],
+    *,
+    max_bytes: int = envelope.MAX_PAYLOAD_BYTES,
+    hooks: Sequence[BatchHook] = (),
+) -> BatchResult:
+    """Store a batch in one transaction; if the database refuses its *data*, store message by
+    message and dead-letter the ones it refuses, so one poison message cannot stall ingest.
+
+    Transient errors (database away) propagate: the caller retries the whole batch later.
+    """
+    try:
+        with unit_of_work(sessions) as session:
+            return store_batch(session, batch, max_bytes=max_bytes, hooks=hooks)
+    except Exception as exc:
+        if is_transient(exc) or len(batch) == 0:
+            raise
+        log.warning(
+            "batch of %d refused by the database (%s); isolating", len(batch), type(exc).__name__
+        )
+    total = BatchResult()
+    for msg in batch:
+        try:
+            with unit_of_work(sessions) as session:
+                one = store_batch(session, [msg], max_bytes=max_bytes, hooks=hooks)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            reason = f"storage refused: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            with unit_of_work(sessions) as session:
+                session.execute(
+                    insert(DeadLetter),
+                    [
+                        {
+                            "topic": msg.topic[:4096],
+                            "device_id": None,
+                            "payload": msg.payload,
+                            "reason": reason,
+                            "received_at": msg.received_at,
+                        }
+                    ],
+                )
+            total.dead_letters += 1
+            continue
+        total.stored += one.stored
+        total.duplicates += one.duplicates
+        total.dead_letters += one.dead_letters
+        total.statuses += one.statuses
+        total.acks += one.acks
+    return total

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.store.base import Base, JSONType
@@ -57,7 +57,7 @@ class Device(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="unknown")  # unknown|online|offline
     last_seen: Mapped[datetime | None]
-    last_seq: Mapped[int | None] = mapped_column(Integer)
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
     battery_pct: Mapped[int | None] = mapped_column(Integer)
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
@@ -79,7 +79,7 @@ class Event(Base):
     home_id: Mapped[str | None] = mapped_column(String(64))  # the device's home when received
     type: Mapped[str] = mapped_column(String(64))
     ts: Mapped[datetime]
-    seq: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime]
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
 

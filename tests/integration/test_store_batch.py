@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devices import envelope, topics
 from devices.kinds import Kind
-from devices.payloads import Battery, Motion, Room
-from hub.ingest.store import Inbound, store_batch
+from devices.payloads import Battery, MessageSpoken, Motion, Room
+from hub.ingest.store import Inbound, store_batch, store_isolating_poison
 from hub.store.db import unit_of_work
 from hub.store.models import DeadLetter, Device, Event, Home
 
@@ -118,3 +118,51 @@ def test_battery_event_updates_the_device(sessions: sessionmaker[Session]) -> No
         assert dev.battery_pct == 12
         assert dev.last_seq == 7
         assert dev.status == "online"
+
+
+def test_a_message_the_database_refuses_is_dead_lettered_and_the_batch_goes_on(
+    sessions: sessionmaker[Session], db_url: str
+) -> None:
+    _setup(sessions)
+    now = datetime.now(UTC)
+    with unit_of_work(sessions) as s:
+        s.add(
+            Device(
+                id="rbt-0000feed",
+                kind=Kind.ROBOT.value,
+                home_id="h1",
+                label="",
+                status="unknown",
+                password_hash="x",
+                created_at=now,
+            )
+        )
+    # Valid by the contract, but PostgreSQL's jsonb cannot hold U+0000.
+    poison = envelope.encode(
+        id="evt-poison-1",
+        device_id="rbt-0000feed",
+        ts=now,
+        seq=1,
+        type="message.spoken",
+        data=MessageSpoken(
+            message_id="m1", schedule_version=1, scheduled_for=now, text="Goedemorgen\u0000"
+        ),
+    )
+    batch = [
+        _valid(1),
+        Inbound(topics.event_topic("rbt-0000feed", "message.spoken"), poison, now),
+        _valid(2),
+    ]
+    result = store_isolating_poison(sessions, batch)
+    with sessions() as s:
+        ids = set(s.scalars(select(Event.id)))
+        reasons = list(s.scalars(select(DeadLetter.reason)))
+    assert {"evt-00000001", "evt-00000002"} <= ids
+    if db_url.startswith("postgresql"):
+        assert "evt-poison-1" not in ids
+        assert result.dead_letters == 1
+        assert len(reasons) == 1
+        assert reasons[0].startswith("storage refused:")
+    else:  # SQLite stores the text as it is
+        assert "evt-poison-1" in ids
+        assert result.dead_letters == 0
