@@ -51,8 +51,10 @@ def upgrade() -> None:
         ),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("chain_seq", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
         sa.UniqueConstraint("hash", name=op.f("uq_audit_log_hash")),
+        sa.UniqueConstraint("chain_seq", name=op.f("uq_audit_log_chain_seq")),
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_log_at"), ["at"], unique=False)

@@ -127,3 +127,6 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Position in the chain, assigned at commit (commit order, not id order); NULL only
+    # inside the transaction that writes the entry.
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
