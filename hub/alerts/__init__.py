@@ -1,1 +1,1 @@
-"""Package."""
+"""Alerts: lifecycle (open -> acknowledged -> resolved), dedup, routing, escalation, SSE."""

@@ -1,0 +1,183 @@
+"""The rule engine in the running hub: fed by the ingest's batches, ticked by the clock.
+
+`RulesHook` is an ingest BatchHook: inside each batch's transaction it turns the newly
+stored events and status changes into engine inputs (registry: device kind and home,
+the home's client), runs the engine and hands the decisions to the alert service. The
+engine's state lives in memory and is rebuilt at start by replaying the stored events
+(`warm_up`); one worker owns it (ARCHITECTURE.md, shard by home).
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from devices.envelope import Envelope
+from devices.kinds import Kind
+from hub.alerts import service as alerts
+from hub.rules.careplan import CarePlan
+from hub.rules.engine import Engine
+from hub.rules.model import AlertDecision, EngineEvent, EngineInput, StatusChange
+from hub.rules.service import get_care_plan
+from hub.store.models import Client, Device, Event
+
+_CARRY = "carehub.rules_carry"
+CLIENT_CACHE_S = 300.0
+
+
+class _Stored(Protocol):
+    envelope: Envelope
+    kind: Kind
+    home_id: str | None
+
+
+class _Status(Protocol):
+    device_id: str
+    kind: Kind
+    home_id: str | None
+    state: str
+    at: datetime
+
+
+class _Batch(Protocol):
+    stored: Sequence[Any]
+    statuses: Sequence[Any]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RulesHook:
+    """Engine + alert service for the live hub (thread-safe; call from the ingest worker)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] = _now,
+        lateness: timedelta = timedelta(0),
+        routing: alerts.Routing | None = None,
+    ) -> None:
+        self._clock = clock
+        self._routing = routing
+        self._plans: dict[str, CarePlan] = {}
+        self.engine = Engine(plan_for=lambda c: self._plans.get(c, CarePlan()), lateness=lateness)
+        self._lock = threading.Lock()
+        self._clients: dict[str, str | None] = {}
+        self._clients_at = 0.0
+        self._seen: dict[str, None] = {}  # recent event ids (a retried batch repeats them)
+        self._pending: list[AlertDecision] = []
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def _client_of(self, session: Session, home_id: str | None) -> str | None:
+        if home_id is None:
+            return None
+        if _time.monotonic() - self._clients_at > CLIENT_CACHE_S:
+            self._clients.clear()
+            self._clients_at = _time.monotonic()
+        if home_id not in self._clients:
+            self._clients[home_id] = session.scalar(
+                select(Client.id).where(Client.home_id == home_id).order_by(Client.id).limit(1)
+            )
+        client_id = self._clients[home_id]
+        if client_id is not None and client_id not in self._plans:
+            self._plans[client_id] = get_care_plan(session, client_id=client_id)
+        return client_id
+
+    def _inputs(self, session: Session, batch: _Batch) -> list[EngineInput]:
+        items: list[EngineInput] = []
+        for ev in batch.stored:
+            if ev.envelope.id in self._seen:
+                continue
+            self._seen[ev.envelope.id] = None
+            client = self._client_of(session, ev.home_id)
+            if client is not None and ev.home_id is not None:
+                items.append(
+                    EngineEvent(ev.home_id, client, ev.envelope.device_id, ev.kind, ev.envelope)
+                )
+        for s in batch.statuses:
+            client = self._client_of(session, s.home_id)
+            if client is not None and s.home_id is not None and s.state in ("online", "offline"):
+                items.append(StatusChange(s.home_id, client, s.device_id, s.kind, s.state, s.at))
+        while len(self._seen) > 100_000:
+            del self._seen[next(iter(self._seen))]
+        return items
+
+    # --- the hook and the clock ----------------------------------------------------------
+
+    def __call__(self, session: Session, result: _Batch) -> None:
+        """Ingest BatchHook: run the rules on a stored batch, inside its transaction."""
+        with self._lock:
+            decisions: list[AlertDecision] = list(self._pending)
+            for item in self._inputs(session, result):
+                decisions += self.engine.process(item)
+            self._apply(session, decisions)
+
+    def tick(self, session: Session) -> None:
+        """Scheduler tick (unit of work): wall-clock timers, escalation, night hand-over."""
+        now = self._clock()
+        with self._lock:
+            self._apply(session, self.engine.advance(now))
+        alerts.escalate_due(session, now=now)
+        alerts.reroute_open(session, now=now, routing=self._routing)
+
+    def reload_plan(self, session: Session, *, client_id: str) -> None:
+        """Pick up an edited care plan."""
+        plan = get_care_plan(session, client_id=client_id)
+        with self._lock:
+            self._plans[client_id] = plan
+            self.engine.set_plan(client_id, plan)
+
+    def _apply(self, session: Session, decisions: list[AlertDecision]) -> None:
+        if not decisions:
+            return
+        # Engine state cannot roll back with the transaction: keep the decisions until
+        # this transaction commits, and apply them again with the next batch if it does not.
+        self._pending = decisions
+        session.info[_CARRY] = self
+        alerts.apply(session, decisions, now=self._clock(), routing=self._routing)
+
+    def _committed(self) -> None:
+        self._pending = []
+
+    def warm_up(self, session: Session, *, days: int = 14) -> int:
+        """Rebuild rule state from stored events (no alerts); returns how many were read."""
+        since = self._clock() - timedelta(days=days)
+        kinds = {d.id: Kind(d.kind) for d in session.scalars(select(Device))}
+        n = 0
+        q = select(Event).where(Event.received_at >= since).order_by(Event.received_at, Event.id)
+        with self._lock:
+            for row in session.scalars(q.execution_options(yield_per=2000)):
+                client = self._client_of(session, row.home_id)
+                kind = kinds.get(row.device_id)
+                if client is None or kind is None or row.home_id is None:
+                    continue
+                env = Envelope(
+                    id=row.id,
+                    device_id=row.device_id,
+                    ts=row.ts,
+                    seq=row.seq,
+                    type=row.type,
+                    data=row.data,
+                )
+                self._seen[row.id] = None
+                self.engine.process(EngineEvent(row.home_id, client, row.device_id, kind, env))
+                n += 1
+            self.engine.advance(self._clock())  # alerts of the past are not raised again
+        return n
+
+
+@event.listens_for(Session, "after_commit")
+def _decisions_committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT was released; the transaction is still open
+    hook = session.info.pop(_CARRY, None)
+    if isinstance(hook, RulesHook):
+        hook._committed()

@@ -1,0 +1,454 @@
+"""Each rule with small hand-written event sequences (pure: no broker, no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+import pytest
+from rules_helpers import (
+    ams,
+    door,
+    dose,
+    engine,
+    event,
+    feed,
+    keepalive,
+    motion,
+    occ,
+    rules,
+    status,
+)
+
+from hub.rules.careplan import CarePlan, RuleSwitches
+from hub.rules.model import Rule, Severity
+
+MIN = timedelta(minutes=1)
+DAY = ams(2026, 1, 14, 0)  # a Wednesday in winter (CET)
+
+
+# --- night exit -------------------------------------------------------------------------
+
+
+def test_front_door_at_night_and_nobody_inside_raises_night_exit_after_grace() -> None:
+    t = ams(2026, 1, 14, 2, 10)
+    eng = engine(register_at=t - timedelta(hours=1))
+    out = feed(
+        eng,
+        [
+            motion(t - MIN, "hallway"),
+            door(t, "front_door", "open"),
+            door(t + timedelta(seconds=8), "front_door", "closed"),
+        ],
+        until=t + 10 * MIN,
+    )
+    exits = [d for d in out if d.rule is Rule.NIGHT_EXIT]
+    assert len(exits) == 1
+    assert exits[0].raised_at == t + 3 * MIN
+    assert exits[0].severity is Severity.HIGH
+
+
+def test_wandering_risk_halves_the_grace_and_makes_it_critical() -> None:
+    t = ams(2026, 1, 14, 2, 10)
+    eng = engine(CarePlan(wandering_risk="high"), register_at=t - timedelta(hours=1))
+    out = feed(eng, [door(t, "front_door", "open")], until=t + 10 * MIN)
+    (exit_,) = [d for d in out if d.rule is Rule.NIGHT_EXIT]
+    assert exit_.raised_at == t + timedelta(seconds=90)
+    assert exit_.severity is Severity.CRITICAL
+
+
+def test_door_opened_at_night_but_client_walks_back_inside_is_no_exit() -> None:
+    t = ams(2026, 1, 14, 2, 10)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [
+        door(t, "front_door", "open"),
+        door(t + timedelta(seconds=20), "front_door", "closed"),
+        motion(t + timedelta(seconds=30), "hallway"),
+        motion(t + timedelta(seconds=60), "bedroom"),
+        occ(t + timedelta(seconds=90), "bed", "occupied"),
+    ]
+    assert Rule.NIGHT_EXIT not in [d.rule for d in feed(eng, seq, until=t + 10 * MIN)]
+
+
+def test_one_late_event_from_before_leaving_does_not_cancel_the_exit() -> None:
+    """A reordered hallway event (stamped before the door) is one sign; two are needed."""
+    t = ams(2026, 1, 14, 2, 10)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [door(t, "front_door", "open"), motion(t - timedelta(seconds=5), "hallway")]
+    assert Rule.NIGHT_EXIT in [d.rule for d in feed(eng, seq, until=t + 10 * MIN)]
+
+
+def test_front_door_by_day_is_no_night_exit() -> None:
+    t = ams(2026, 1, 14, 14, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    assert Rule.NIGHT_EXIT not in rules(
+        feed(eng, [door(t, "front_door", "open")], until=t + 10 * MIN)
+    )
+
+
+@pytest.mark.parametrize(
+    ("hour", "minute", "expected"),
+    [(22, 59, False), (23, 0, True), (23, 59, True), (0, 30, True), (6, 59, True), (7, 0, False)],
+)
+def test_night_exit_follows_the_care_plan_window_across_midnight(
+    hour: int, minute: int, expected: bool
+) -> None:
+    t = ams(2026, 1, 15 if hour < 12 else 14, hour, minute)
+    eng = engine(register_at=t - timedelta(hours=1))
+    got = Rule.NIGHT_EXIT.value in rules(
+        feed(eng, [door(t, "front_door", "open")], until=t + 10 * MIN)
+    )
+    assert got is expected
+
+
+def test_night_exit_in_the_repeated_hour_of_the_october_change() -> None:
+    # 25 Oct 2026 02:30 CET (the second 02:30) is still in a 23:00-07:00 night.
+    t = ams(2026, 10, 25, 2, 30).replace(fold=1).astimezone(UTC)  # UTC: safe arithmetic
+    eng = engine(register_at=t - timedelta(hours=1))
+    assert Rule.NIGHT_EXIT.value in rules(
+        feed(eng, [door(t, "front_door", "open")], until=t + 10 * MIN)
+    )
+
+
+def test_night_exit_on_the_spring_forward_night_uses_summer_time_end() -> None:
+    # 29 Mar 2026: 06:30 CEST is 04:30 UTC, inside; 07:10 CEST is outside.
+    inside = ams(2026, 3, 29, 6, 30)
+    outside = ams(2026, 3, 29, 7, 10)
+    for t, expected in ((inside, True), (outside, False)):
+        eng = engine(register_at=t - timedelta(hours=1))
+        got = Rule.NIGHT_EXIT.value in rules(
+            feed(eng, [door(t, "front_door", "open")], until=t + 10 * MIN)
+        )
+        assert got is expected
+
+
+def test_an_exit_at_the_same_time_on_three_recent_days_becomes_a_habit() -> None:
+    eng = engine(register_at=ams(2026, 1, 10, 5, 0))
+    raised = []
+    for day in range(10, 15):
+        t = ams(2026, 1, day, 6, 20)
+        seq = [door(t, "front_door", "open")]
+        back = t + timedelta(minutes=45)
+        seq += [
+            door(back, "front_door", "open"),
+            motion(back + MIN, "hallway"),
+            motion(back + 2 * MIN, "kitchen"),
+        ]
+        raised.append(Rule.NIGHT_EXIT.value in rules(feed(eng, seq)))
+    assert raised == [True, True, True, False, False]
+
+
+# --- possible fall ----------------------------------------------------------------------
+
+
+def test_stillness_on_the_toilet_raises_a_fall_at_the_plan_limit_while_learning() -> None:
+    t = ams(2026, 1, 14, 10, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [occ(t, "chair", "vacant"), motion(t + MIN, "hallway"), motion(t + 2 * MIN, "toilet")]
+    out = feed(eng, seq, until=t + timedelta(hours=1))
+    (fall,) = [d for d in out if d.rule is Rule.FALL]
+    assert fall.raised_at == t + 2 * MIN + timedelta(minutes=25)
+    assert fall.severity is Severity.CRITICAL
+    assert fall.detail["last_place"] == "toilet"
+
+
+def test_stillness_in_bed_or_chair_is_rest_not_a_fall() -> None:
+    t = ams(2026, 1, 14, 14, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [motion(t, "living_room"), occ(t + MIN, "chair", "occupied")]
+    assert Rule.FALL not in [d.rule for d in feed(eng, seq, until=t + timedelta(hours=3))]
+
+
+def test_chair_occupied_but_client_seen_elsewhere_still_counts_stillness() -> None:
+    t = ams(2026, 1, 14, 14, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [occ(t, "chair", "occupied"), motion(t + MIN, "hallway"), motion(t + 2 * MIN, "toilet")]
+    assert Rule.FALL in [d.rule for d in feed(eng, seq, until=t + timedelta(hours=1))]
+
+
+def test_client_who_left_the_home_is_not_lying_still() -> None:
+    t = ams(2026, 1, 14, 10, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [
+        motion(t, "hallway"),
+        door(t + MIN, "front_door", "open"),
+        door(t + MIN + timedelta(seconds=8), "front_door", "closed"),
+    ]
+    assert Rule.FALL not in [d.rule for d in feed(eng, seq, until=t + timedelta(hours=2))]
+
+
+def test_dead_motion_sensor_suppresses_fall_alerts() -> None:
+    t = ams(2026, 1, 14, 10, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [motion(t, "toilet"), status(t + MIN, "mot-bathroom", "offline")]
+    assert Rule.FALL not in [d.rule for d in feed(eng, seq, until=t + timedelta(minutes=40))]
+
+
+def test_bath_stillness_below_the_bathroom_maximum_is_no_fall() -> None:
+    t = ams(2026, 1, 14, 20, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [
+        motion(t, "bathroom"),
+        motion(t + 20 * MIN, "bathroom"),
+        motion(t + 40 * MIN, "bathroom"),
+        motion(t + 45 * MIN, "hallway"),
+        motion(t + 46 * MIN, "living_room"),
+        occ(t + 46 * MIN, "chair", "occupied"),
+    ]
+    assert Rule.FALL not in [d.rule for d in feed(eng, seq, until=t + timedelta(hours=2))]
+
+
+def test_fall_is_raised_once_per_still_spell() -> None:
+    t = ams(2026, 1, 14, 10, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    out = feed(eng, [motion(t, "hallway")], until=t + timedelta(hours=5))
+    assert rules(out).count("fall") == 1
+
+
+# --- not up -----------------------------------------------------------------------------
+
+
+def _night(eng_day: int) -> list:  # type: ignore[type-arg]
+    t = ams(2026, 1, eng_day - 1, 22, 30)
+    return [motion(t, "bedroom"), occ(t + MIN, "bed", "occupied")]
+
+
+def test_in_bed_past_the_deadline_raises_not_up_at_the_deadline() -> None:
+    plan = CarePlan(usual_wake="07:30", wake_deadline_min=90)
+    eng = engine(plan, register_at=ams(2026, 1, 13, 20, 0))
+    out = feed(
+        eng,
+        _night(14) + keepalive(ams(2026, 1, 14, 0, 0), ams(2026, 1, 14, 12, 0)),
+        until=ams(2026, 1, 14, 12, 0),
+    )
+    (nu,) = [d for d in out if d.rule is Rule.NOT_UP]
+    assert nu.raised_at == ams(2026, 1, 14, 9, 0)
+
+
+def test_up_before_the_deadline_is_no_alert() -> None:
+    plan = CarePlan(usual_wake="07:30", wake_deadline_min=90)
+    eng = engine(plan, register_at=ams(2026, 1, 13, 20, 0))
+    up = ams(2026, 1, 14, 7, 40)
+    seq = _night(14) + [
+        occ(up, "bed", "vacant"),
+        motion(up + MIN, "bathroom"),
+        motion(up + 25 * MIN, "kitchen"),
+        occ(up + 30 * MIN, "chair", "occupied"),
+    ]
+    seq += keepalive(ams(2026, 1, 14, 8, 30), ams(2026, 1, 14, 12, 0))
+    assert Rule.NOT_UP not in [d.rule for d in feed(eng, seq, until=ams(2026, 1, 14, 12, 0))]
+
+
+def test_a_toilet_trip_around_the_deadline_does_not_count_as_up() -> None:
+    plan = CarePlan(usual_wake="07:30", wake_deadline_min=90)
+    eng = engine(plan, register_at=ams(2026, 1, 13, 20, 0))
+    trip = ams(2026, 1, 14, 8, 55)
+    seq = _night(14) + [
+        occ(trip, "bed", "vacant"),
+        motion(trip + MIN, "toilet"),
+        occ(trip + 10 * MIN, "bed", "occupied"),
+    ]
+    seq += keepalive(ams(2026, 1, 14, 9, 0), ams(2026, 1, 14, 12, 0))
+    out = feed(eng, seq, until=ams(2026, 1, 14, 12, 0))
+    (nu,) = [d for d in out if d.rule is Rule.NOT_UP]
+    assert nu.raised_at == trip + timedelta(minutes=20, seconds=1)
+
+
+def test_not_up_deadline_is_on_local_time_after_the_spring_change() -> None:
+    plan = CarePlan(usual_wake="07:30", wake_deadline_min=90)
+    eng = engine(plan, register_at=ams(2026, 3, 28, 20, 0))
+    t = ams(2026, 3, 28, 22, 30)
+    seq = [motion(t, "bedroom"), occ(t + MIN, "bed", "occupied")]
+    seq += keepalive(ams(2026, 3, 29, 0, 0), ams(2026, 3, 29, 12, 0))
+    (nu,) = [d for d in feed(eng, seq, until=ams(2026, 3, 29, 12, 0)) if d.rule is Rule.NOT_UP]
+    assert nu.raised_at == ams(2026, 3, 29, 9, 0)  # 07:00 UTC in summer time
+
+
+# --- not eating -------------------------------------------------------------------------
+
+
+def _day_at_home(fridge_opens: int) -> list:  # type: ignore[type-arg]
+    seq = []
+    for i in range(12):
+        t = ams(2026, 1, 14, 8 + i, 0)
+        seq.append(motion(t, "living_room"))
+        seq.append(motion(t + 5 * MIN, "hallway"))
+    for i in range(fridge_opens):
+        t = ams(2026, 1, 14, 9 + 3 * i, 10)
+        seq += [door(t, "fridge", "open"), door(t + MIN, "fridge", "closed")]
+    return sorted(seq, key=lambda e: e.ts)
+
+
+def _with_heartbeats(seq: list) -> list:  # type: ignore[type-arg]
+    beats = keepalive(ams(2026, 1, 14, 0, 0), ams(2026, 1, 14, 21, 0), timedelta(minutes=10))
+    return sorted(seq + beats, key=lambda e: e.ts)
+
+
+def test_a_day_at_home_without_the_fridge_raises_not_eating_at_the_meal_check() -> None:
+    eng = engine(register_at=ams(2026, 1, 14, 0, 0))
+    out = feed(eng, _with_heartbeats(_day_at_home(0)), until=ams(2026, 1, 14, 21, 0))
+    (ne,) = [d for d in out if d.rule is Rule.NOT_EATING]
+    assert ne.raised_at == ams(2026, 1, 14, 19, 30)
+
+
+def test_regular_fridge_use_is_no_not_eating() -> None:
+    eng = engine(register_at=ams(2026, 1, 14, 0, 0))
+    seq = _with_heartbeats(_day_at_home(3))
+    assert Rule.NOT_EATING not in [d.rule for d in feed(eng, seq, until=ams(2026, 1, 14, 21, 0))]
+
+
+def test_no_verdict_on_eating_while_the_fridge_contact_was_offline() -> None:
+    eng = engine(register_at=ams(2026, 1, 14, 0, 0))
+    seq = _with_heartbeats(
+        [status(ams(2026, 1, 14, 7, 0), "dor-fridge", "offline"), *_day_at_home(0)]
+    )
+    assert Rule.NOT_EATING not in [d.rule for d in feed(eng, seq, until=ams(2026, 1, 14, 21, 0))]
+
+
+# --- missed dose ------------------------------------------------------------------------
+
+
+def test_dispenser_missed_report_raises_missed_dose_at_once() -> None:
+    sched = ams(2026, 1, 14, 8, 0)
+    eng = engine()
+    seq = [
+        dose(sched, "dose.due", sched),
+        dose(sched + 45 * MIN, "dose.missed", sched, window_min=45),
+    ]
+    (md,) = [d for d in feed(eng, seq) if d.rule is Rule.MISSED_DOSE]
+    assert md.rule is Rule.MISSED_DOSE
+    assert md.raised_at == sched + 45 * MIN
+    assert md.subject is not None
+    assert md.subject.startswith("d0800@")
+
+
+def test_silent_dispenser_after_due_raises_missed_dose_after_window_and_grace() -> None:
+    sched = ams(2026, 1, 14, 8, 0)
+    eng = engine(CarePlan(dose_window_min=45, dose_grace_min=5))
+    beats = [
+        event(sched + k * 5 * MIN, "dsp-1", "heartbeat", {"uptime_s": 9}) for k in range(1, 24)
+    ]
+    out = feed(eng, [dose(sched, "dose.due", sched), *beats], until=sched + timedelta(hours=2))
+    (md,) = [d for d in out if d.rule is Rule.MISSED_DOSE]
+    assert md.raised_at == sched + 50 * MIN
+    assert md.detail["reason"] == "no report"
+
+
+def test_disconnected_dispenser_gets_time_to_deliver_its_queued_report() -> None:
+    sched = ams(2026, 1, 14, 8, 0)
+    eng = engine(CarePlan(dose_window_min=45, dose_grace_min=5))
+    seq = [
+        dose(sched, "dose.due", sched),
+        status(sched + 40 * MIN, "dsp-1", "offline"),
+        status(sched + 60 * MIN, "dsp-1", "online"),
+        dose(sched + 10 * MIN, "dose.taken", sched, taken_at=(sched + 10 * MIN).isoformat()),
+    ]
+    assert Rule.MISSED_DOSE not in [d.rule for d in feed(eng, seq, until=sched + 70 * MIN)]
+
+
+def test_taken_dose_is_no_alert_and_the_same_dose_id_tomorrow_is_a_new_moment() -> None:
+    d1 = ams(2026, 1, 14, 8, 0)
+    d2 = d1 + timedelta(days=1)
+    eng = engine()
+    seq = [
+        dose(d1, "dose.due", d1),
+        dose(d1 + 5 * MIN, "dose.taken", d1, taken_at=(d1 + 5 * MIN).isoformat()),
+        dose(d2, "dose.due", d2),
+        dose(d2 + 45 * MIN, "dose.missed", d2, window_min=45),
+        dose(d2 + 46 * MIN, "dose.missed", d2, window_min=45),
+    ]
+    out = [d for d in feed(eng, seq, until=d2 + timedelta(hours=3)) if d.rule is Rule.MISSED_DOSE]
+    assert [d.raised_at for d in out] == [d2 + 45 * MIN]
+
+
+# --- devices ----------------------------------------------------------------------------
+
+
+def test_last_will_not_followed_by_online_raises_device_offline() -> None:
+    t = ams(2026, 1, 14, 10, 0)
+    eng = engine()
+    out = feed(
+        eng,
+        [status(t, "dsp-1", "online"), status(t + MIN, "dsp-1", "offline")],
+        until=t + timedelta(hours=1),
+    )
+    (off,) = [d for d in out if d.rule is Rule.DEVICE_OFFLINE]
+    assert off.subject == "dsp-1"
+    assert off.raised_at == t + MIN + timedelta(minutes=25)
+    assert off.severity is Severity.HIGH
+
+
+def test_network_blip_that_reconnects_is_no_alert() -> None:
+    t = ams(2026, 1, 14, 10, 0)
+    eng = engine()
+    seq = [
+        status(t, "dsp-1", "online"),
+        status(t + MIN, "dsp-1", "offline"),
+        status(t + 10 * MIN, "dsp-1", "online"),
+        *[event(t + k * 5 * MIN, "dsp-1", "heartbeat", {"uptime_s": 5}) for k in range(3, 8)],
+    ]
+    assert Rule.DEVICE_OFFLINE not in [d.rule for d in feed(eng, seq, until=t + 40 * MIN)]
+
+
+def test_silent_device_alerts_after_its_kinds_timeout_plus_grace() -> None:
+    t = ams(2026, 1, 14, 10, 0)
+    eng = engine()
+    out = feed(
+        eng, [event(t, "mot-toilet", "heartbeat", {"uptime_s": 1})], until=t + timedelta(hours=5)
+    )
+    (off,) = [d for d in out if d.rule is Rule.DEVICE_OFFLINE]
+    assert off.raised_at == t + timedelta(hours=3, minutes=15)  # battery kind: 3 h + 15 min
+
+
+def test_a_home_outage_is_one_alert_not_one_per_device() -> None:
+    t = ams(2026, 1, 14, 10, 0)
+    eng = engine()
+    seq = [status(t, d, "online") for d in ("dsp-1", "mot-toilet", "mot-kitchen")]
+    seq += [status(t + MIN, d, "offline") for d in ("dsp-1", "mot-toilet", "mot-kitchen")]
+    out = [d for d in feed(eng, seq, until=t + timedelta(hours=1)) if d.rule is Rule.DEVICE_OFFLINE]
+    assert len(out) == 1
+
+
+def test_battery_low_once_per_episode() -> None:
+    t = ams(2026, 1, 14, 10, 0)
+    eng = engine()
+    levels = [40, 18, 15, 10, 100, 19]
+    seq = [
+        event(t + k * timedelta(hours=1), "mot-toilet", "battery", {"level_pct": lv})
+        for k, lv in enumerate(levels)
+    ]
+    out = [d for d in feed(eng, seq) if d.rule is Rule.BATTERY_LOW]
+    assert [d.detail["level_pct"] for d in out] == [18, 19]
+
+
+def test_switched_off_rule_raises_nothing() -> None:
+    sched = ams(2026, 1, 14, 8, 0)
+    eng = engine(CarePlan(rules=RuleSwitches(missed_dose=False)))
+    assert feed(eng, [dose(sched + 45 * MIN, "dose.missed", sched, window_min=45)]) == []
+
+
+def test_a_hallway_clock_running_ahead_does_not_hide_the_client_going_back_to_bed() -> None:
+    """Arrival order decides where the client is; a skewed timestamp must not."""
+    t = ams(2026, 1, 14, 3, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [
+        *keepalive(t - timedelta(minutes=50), t - MIN, timedelta(minutes=10)),
+        occ(t, "bed", "vacant"),
+        motion(t + 5 * MIN, "toilet"),
+        motion(t + 8 * MIN + timedelta(seconds=70), "hallway"),  # its clock is 70 s ahead
+        motion(t + 8 * MIN + timedelta(seconds=5), "bedroom"),
+        occ(t + 8 * MIN + timedelta(seconds=50), "bed", "occupied"),
+        *keepalive(t + 10 * MIN, t + timedelta(hours=2), timedelta(minutes=10)),
+    ]
+    assert Rule.FALL not in [d.rule for d in feed(eng, seq, until=t + timedelta(hours=2))]
+
+
+def test_return_home_then_a_fall_in_the_hallway_is_detected() -> None:
+    t = ams(2026, 1, 14, 15, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [
+        door(t, "front_door", "open"),
+        motion(t + timedelta(seconds=3), "hallway"),
+        door(t + timedelta(seconds=8), "front_door", "closed"),
+    ]
+    out = feed(eng, seq, until=t + timedelta(hours=1))
+    assert Rule.FALL in [d.rule for d in out]
