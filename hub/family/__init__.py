@@ -1,0 +1,1 @@
+"""Mantelzorgers (family): links to clients, day overview and daytime notifications."""

@@ -1,0 +1,1 @@
+"""Day-structure robot: message schedules, delivery to the robot, timeline and answer signals."""
