@@ -1,0 +1,1 @@
+"""Server-rendered tablet and team web UI: Jinja2, plain forms, a little JavaScript."""
