@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make run    - install what is missing, migrate, start broker + hub + simulated homes on :8000"
-	@echo "make test   - install what is missing, run the whole test suite"
+	@echo "make test   - install what is missing, lint (ruff, mypy --strict), run the whole test suite"
 	@echo "make lint   - ruff + mypy (strict)"
 	@echo "make bench  - benchmarks (bench/), each prints its figures"
 
@@ -33,6 +33,11 @@ system-deps:
 		echo "installing mosquitto (apt-get)"; \
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q mosquitto mosquitto-clients; \
 	fi
+	@# Browser tests drive Debian's Chromium through Playwright (no browser download).
+	@if [ "$(NEED_BROWSER)" = 1 ] && [ ! -x /usr/bin/chromium ]; then \
+		echo "installing chromium (apt-get)"; \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; \
+	fi
 	@# The PostgreSQL test leg: the tests use a server on 127.0.0.1:5432 or start a private
 	@# cluster themselves; CI asks for the server binaries to be installed when missing.
 	@if [ "$${CAREHUB_INSTALL_POSTGRES:-0}" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
@@ -42,9 +47,13 @@ system-deps:
 	fi
 
 run: deps
-	$(BIN)/carehub run --demo
+	$(BIN)/carehub run
 
+test: NEED_BROWSER = 1
 test: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 test-fast: deps
@@ -57,6 +66,10 @@ lint: deps
 
 bench: deps
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/simulate.py
+	$(BIN)/python bench/import.py
+	$(BIN)/python bench/signoff.py
+	$(BIN)/python bench/alert_quality.py
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from devices.kinds import Kind
+from etrs.importers.cli import import_list as import_list_cmd
 from hub.settings import Settings, get_settings
+from simulators.cli import simulate as simulate_cmd
+
+if TYPE_CHECKING:
+    from hub.demo import DemoSeed
+    from hub.ingest.service import IngestService
+    from hub.runtime import Runtime
 
 app = typer.Typer(
     help="carehub: event-driven technology hub for Dutch home care.", no_args_is_help=True
@@ -25,15 +31,18 @@ homes_app = typer.Typer(help="Homes where devices are installed.", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(devices_app, name="devices")
 app.add_typer(homes_app, name="homes")
+app.command("simulate")(simulate_cmd)
+app.command("import-list")(import_list_cmd)
 
 console = Console(stderr=True)
 CLI_SOURCE = "cli"
+HISTORY_DAYS = 14
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from hub.logging_setup import configure_logging
+
+    configure_logging(level=settings.log_level, json_lines=settings.log_json)
 
 
 def _actor() -> str:
@@ -83,6 +92,56 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
+def _serve_http(rt: Runtime, ingest: IngestService, settings: Settings, *, log_level: str) -> None:
+    """The web UI and API in the foreground until interrupted."""
+    from datetime import UTC, datetime
+
+    import uvicorn
+
+    from hub.api.app import create_app
+    from hub.robots.publisher import PahoPublisher
+    from hub.robots.service import republish_unpublished
+    from hub.store.db import unit_of_work
+
+    def ready() -> tuple[bool, str]:
+        ok = ingest.stats.connected
+        return ok, "ingest connected" if ok else "ingest not connected to the broker"
+
+    with PahoPublisher(rt.hub_address) as publisher:
+        # Schedules changed while the broker was away go out now.
+        with unit_of_work(rt.sessions) as session:
+            republish_unpublished(session, publisher=publisher, now=datetime.now(UTC))
+        app = create_app(
+            rt.sessions,
+            ready=ready,
+            device_control=rt.control,
+            broker_public={"host": rt.hub_address.host, "port": rt.hub_address.port},
+            ingest=ingest,
+            robot_publisher=publisher,
+        )
+        # log_config=None: uvicorn's loggers go through our handler (text or JSON lines).
+        uvicorn.run(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level=log_level,
+            log_config=None,
+        )
+
+
+def _seed_demo(rt: Runtime, settings: Settings, *, homes: int, seed: int) -> DemoSeed:
+    """Demo organisation and provisioned devices of the simulated homes (idempotent)."""
+    from hub import demo as demo_data
+    from hub.store.db import unit_of_work
+    from simulators.homes import build_home
+
+    specs = [build_home(i, seed) for i in range(1, homes + 1)]
+    with unit_of_work(rt.sessions) as session, rt.control() as ctl:
+        return demo_data.seed(
+            session, control=ctl, homes=specs, secrets_file=settings.data_dir / "demo-devices.json"
+        )
+
+
 @app.command()
 def serve(
     http: Annotated[bool, typer.Option(help="Serve the web UI and API")] = True,
@@ -94,30 +153,86 @@ def serve(
     settings = get_settings()
     _setup_logging(settings)
     rt = open_runtime(settings, migrate=migrate)
-    ingest = rt.start_ingest()
     try:
+        if settings.demo:  # compose's demo profile: the simulators read demo-devices.json
+            _seed_demo(rt, settings, homes=3, seed=7)
+        ingest = rt.start_ingest()
         if http:
-            import uvicorn
-
-            from hub.api.app import create_app
-
-            def ready() -> tuple[bool, str]:
-                return (
-                    ingest.stats.connected,
-                    "ingest connected"
-                    if ingest.stats.connected
-                    else "ingest not connected to the broker",
-                )
-
-            uvicorn.run(
-                create_app(rt.sessions, ready=ready),
-                host=settings.http_host,
-                port=settings.http_port,
-                log_level=settings.log_level.lower(),
-            )
+            _serve_http(rt, ingest, settings, log_level=settings.log_level.lower())
         else:
             console.print("ingest running (no HTTP); Ctrl-C to stop")
             _wait_for_signal()
+    finally:
+        rt.close()
+
+
+@app.command()
+def run(
+    demo: Annotated[bool, typer.Option(help="Seed demo data and run simulated homes")] = True,
+    homes: Annotated[int, typer.Option(help="Simulated homes (with --demo)")] = 3,
+    seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
+) -> None:
+    """Everything at once (make run): migrate, broker, hub, simulated homes, web UI on :8000."""
+    from datetime import UTC, datetime, timedelta
+
+    from hub.runtime import open_runtime
+
+    settings = get_settings()
+    _setup_logging(settings)
+    rt = open_runtime(settings)
+    try:
+        seeded = _seed_demo(rt, settings, homes=homes, seed=seed) if demo else None
+        ingest = rt.start_ingest()
+        ingest.wait_connected()
+        if seeded is not None:
+            from simulators.cli import run_simulation
+
+            passwords = seeded.passwords
+            history_marker = settings.data_dir / "demo-history-done"
+
+            def simulate_forever() -> None:
+                today = datetime.now(UTC).date()
+                if not history_marker.exists():
+                    # Two weeks of history first (rhythm pictures and baselines need them),
+                    # as fast as the hub takes it; then the homes live on in real time.
+                    run_simulation(
+                        homes=homes,
+                        days=HISTORY_DAYS,
+                        seed=seed,
+                        speed="max",
+                        start=today - timedelta(days=HISTORY_DAYS),
+                        mqtt_host=rt.hub_address.host,
+                        mqtt_port=rt.hub_address.port,
+                        passwords=passwords,
+                    )
+                    history_marker.touch()
+                run_simulation(
+                    homes=homes,
+                    days=365,
+                    seed=seed,
+                    speed="realtime",
+                    mqtt_host=rt.hub_address.host,
+                    mqtt_port=rt.hub_address.port,
+                    passwords=passwords,
+                )
+
+            threading.Thread(target=simulate_forever, name="simulator", daemon=True).start()
+        url = f"http://{settings.http_host}:{settings.http_port}"
+        console.rule("[bold]carehub is running")
+        console.print(f"web UI and API: [bold]{url}[/bold]  (OpenAPI: {url}/docs)")
+        console.print(
+            f"broker: mqtt://127.0.0.1:{rt.hub_address.port}   database: {settings.db_url}"
+        )
+        if seeded is not None:
+            table = Table("demo account", "password", "role", title="Demo accounts (fictitious)")
+            for username, password, role in seeded.users:
+                table.add_row(username, password, role)
+            console.print(table)
+            console.print(
+                f"{homes} simulated homes: {HISTORY_DAYS} days of history first, then live. "
+                "Ctrl-C stops everything."
+            )
+        _serve_http(rt, ingest, settings, log_level="warning")
     finally:
         rt.close()
 

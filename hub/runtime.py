@@ -98,6 +98,12 @@ def init_broker(
             admin = BrokerAddress(
                 url.host, url.port, settings.broker_admin_username, settings.broker_admin_password
             )
+            if hub.username and hub.password:
+                # An external Mosquitto with dynamic security: the hub creates (or refreshes)
+                # its own account, so a deployment hands it only the admin credentials and
+                # the password it should use (docker-compose.yml, docs/deploy.md).
+                with DynSecClient(admin) as ctl:
+                    ctl.ensure_hub_account(hub.username, hub.password)
         return None, hub, admin
     broker = EmbeddedBroker(
         settings.data_dir / "mosquitto",
@@ -122,4 +128,6 @@ def open_runtime(
     """Boot: database, then broker. Ingest is started separately (start_ingest)."""
     engine, sessions = init_database(settings, migrate=migrate)
     broker, hub_addr, admin_addr = init_broker(settings, start_embedded=start_embedded)
-    return Runtime(settings, engine, sessions, hub_addr, admin_addr, broker)
+    from hub.hooks import default_hooks
+
+    return Runtime(settings, engine, sessions, hub_addr, admin_addr, broker, hooks=default_hooks())

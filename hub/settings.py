@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(False, description="Seed demo teams, users and homes at start (make run)")
     log_level: str = Field("INFO", description="Log level")
+    log_json: bool = Field(
+        False,
+        description="Write logs as one JSON object per line "
+        "(ts, level, logger, message, request_id, event_id)",
+    )
 
     @model_validator(mode="after")
     def _no_demo_secrets_in_production(self) -> Settings:

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from etrs import routes as etrs_routes
+from etrs.importers import routes as pharmacy_routes
+from hub import audit
+from hub.auth.deps import CurrentUser, SessionDep, SourceDep
+from hub.auth.models import User
+from hub.auth.service import team_ids_of
 from hub.devices import service as device_service
-from hub.store.models import Event
+from hub.family import routes as family_routes
+from hub.ingest.service import IngestService
+from hub.logging_setup import RequestIdMiddleware
+from hub.metrics import IngestProbe, OpenAlertCounter, install_metrics
+from hub.robots import routes as robots_routes
+from hub.robots.publisher import Publisher
+from hub.store.models import Event, Home
+from hub.web import admin as web_admin
+from hub.web import pharmacy as web_pharmacy
+from hub.web import routes as web_routes
+from hub.web.admin import ControlFactory
+from hub.web.middleware import csrf_guard
+from hub.web.routes import STATIC_DIR
+from hub.web.session import cookie_authenticator
 
 API = "/api/v1"
 
@@ -48,20 +68,25 @@ class EventOut(BaseModel):
     data: dict[str, object]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session per request from the app's session factory (routers depend on this)."""
-    factory: sessionmaker[Session] = request.app.state.sessions
-    with factory() as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
+def visible_home_ids(session: Session, user: User) -> set[str] | None:
+    """Homes a user may see device data of; None means all (administrators)."""
+    if user.role == "admin":
+        return None
+    if user.role not in ("nurse", "team_lead"):
+        return set()
+    teams = team_ids_of(session, user=user)
+    return set(session.scalars(select(Home.id).where(Home.team_id.in_(teams))))
 
 
 def create_app(
     sessions: sessionmaker[Session],
     *,
     ready: Callable[[], tuple[bool, str]] = lambda: (True, "ok"),
+    device_control: ControlFactory | None = None,
+    broker_public: dict[str, object] | None = None,
+    ingest: IngestService | None = None,
+    open_alerts: OpenAlertCounter | None = None,
+    robot_publisher: Publisher | None = None,
 ) -> FastAPI:
     """Build the app around a session factory and a readiness probe."""
     app = FastAPI(
@@ -70,7 +95,28 @@ def create_app(
         description="Event-driven technology hub for Dutch home care.",
     )
 
-    app.state.sessions = sessions
+    # One session dependency for every router (hub.auth.deps.get_session: a unit of work
+    # per request); the web UI's cookie sessions plug into the authenticators.
+    app.state.sessionmaker = sessions
+    app.state.authenticators = [cookie_authenticator]
+    app.middleware("http")(csrf_guard)
+    app.add_middleware(RequestIdMiddleware)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(web_routes.router)
+    app.include_router(web_admin.router)
+    app.include_router(web_pharmacy.router)
+    app.include_router(pharmacy_routes.router)
+    app.include_router(etrs_routes.router)
+    app.include_router(robots_routes.router)
+    app.include_router(family_routes.router)
+    # Robot schedules go out through the hub's own broker account (None: kept unpublished).
+    app.state.robot_publisher = robot_publisher
+    # Provisioning from the admin pages needs a broker admin connection.
+    app.state.device_control = device_control
+    app.state.broker_public = broker_public or {"host": "127.0.0.1", "port": 1883}
+    if ingest is not None:  # a running hub: Prometheus /metrics
+        probe = IngestProbe(ingest)
+        install_metrics(app, lambda: probe, sessions, open_alerts=open_alerts)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -90,27 +136,56 @@ def create_app(
         )
 
     @app.get(f"{API}/devices", response_model=list[DeviceOut], tags=["devices"])
-    def list_devices(session: SessionDep, home_id: str | None = None) -> list[DeviceOut]:
-        """Registered devices with their status, last seen and battery."""
-        return [
-            DeviceOut.model_validate(d)
+    def list_devices(
+        session: SessionDep, user: CurrentUser, source: SourceDep, home_id: str | None = None
+    ) -> list[DeviceOut]:
+        """Registered devices of the homes of my teams, with status, last seen and battery."""
+        homes = visible_home_ids(session, user)
+        devices = [
+            d
             for d in device_service.list_devices(session, home_id=home_id)
+            if homes is None or d.home_id in homes
         ]
+        audit.record(
+            session,
+            actor=user.id,
+            action="devices.view",
+            object_type="home",
+            object_id=home_id or "*",
+            source=source,
+            detail={"count": len(devices)},
+        )
+        return [DeviceOut.model_validate(d) for d in devices]
 
     @app.get(f"{API}/events", response_model=list[EventOut], tags=["events"])
     def list_events(
         session: SessionDep,
+        user: CurrentUser,
+        source: SourceDep,
         device_id: str | None = None,
         since: Annotated[AwareDatetime | None, Query(description="ts >= since (RFC 3339)")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[EventOut]:
-        """Stored events, oldest first, by device time."""
+        """Stored events of my teams' homes, oldest first, by device time."""
         stmt = select(Event).order_by(Event.ts, Event.seq).limit(limit)
+        homes = visible_home_ids(session, user)
+        if homes is not None:
+            stmt = stmt.where(Event.home_id.in_(homes))
         if device_id is not None:
             stmt = stmt.where(Event.device_id == device_id)
         if since is not None:
             stmt = stmt.where(Event.ts >= since)
-        return [EventOut.model_validate(e) for e in session.scalars(stmt)]
+        events = [EventOut.model_validate(e) for e in session.scalars(stmt)]
+        audit.record(
+            session,
+            actor=user.id,
+            action="events.view",
+            object_type="device",
+            object_id=device_id or "*",
+            source=source,
+            detail={"count": len(events)},
+        )
+        return events
 
     @app.exception_handler(device_service.NotFound)
     def _not_found(_r: Request, exc: device_service.NotFound) -> JSONResponse:

@@ -123,6 +123,15 @@ class IngestService:
             time.sleep(0.02)
         return False
 
+    def queue_depth(self) -> int:
+        """Messages received from the broker and not yet taken into a batch."""
+        return self._queue.qsize()
+
+    def oldest_queued_at(self) -> datetime | None:
+        """When the oldest message still waiting in the queue was received; None if empty."""
+        with self._queue.mutex:  # the deque behind queue.Queue; peeking needs its lock
+            return self._queue.queue[0].received_at if self._queue.queue else None
+
     def stop(self, timeout: float = 10.0) -> None:
         """Graceful shutdown: store and acknowledge what was received, then disconnect."""
         self._stop.set()

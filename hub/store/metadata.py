@@ -9,7 +9,15 @@ from sqlalchemy import MetaData
 from hub.store.base import Base
 
 # Modules that define models. A package adding tables adds its module here.
-MODEL_MODULES: tuple[str, ...] = ("hub.store.models",)
+MODEL_MODULES: tuple[str, ...] = (
+    "hub.store.models",
+    "hub.auth.models",
+    "etrs.models",
+    "hub.rules.models",
+    "hub.alerts.models",
+    "hub.robots.models",
+    "hub.family.models",
+)
 
 
 def all_metadata() -> MetaData:
