@@ -14,6 +14,8 @@ from rich.table import Table
 
 from devices.kinds import Kind
 from etrs.importers.cli import import_list as import_list_cmd
+from hub.rules.cli import evaluate as evaluate_cmd
+from hub.rules.cli import replay as replay_cmd
 from hub.settings import Settings, get_settings
 from simulators.cli import simulate as simulate_cmd
 
@@ -33,6 +35,8 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(homes_app, name="homes")
 app.command("simulate")(simulate_cmd)
 app.command("import-list")(import_list_cmd)
+app.command("replay")(replay_cmd)
+app.command("evaluate")(evaluate_cmd)
 
 console = Console(stderr=True)
 CLI_SOURCE = "cli"

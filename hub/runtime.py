@@ -6,7 +6,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,8 +16,9 @@ from hub.broker.dynsec import BrokerAddress, DynSecClient
 from hub.broker.embedded import BrokerError, EmbeddedBroker, wait_for_port
 from hub.ingest.service import IngestConfig, IngestService
 from hub.ingest.store import BatchHook
+from hub.rules.live import RulesHook
 from hub.settings import BrokerURL, Settings
-from hub.store.db import make_engine, make_sessionmaker
+from hub.store.db import make_engine, make_sessionmaker, unit_of_work
 from hub.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ class Runtime:
     broker: EmbeddedBroker | None = None
     ingest: IngestService | None = None
     hooks: list[BatchHook] = field(default_factory=list)
+    rules: RulesHook | None = None
+    scheduler: BackgroundScheduler | None = None
 
     @contextmanager
     def control(self) -> Iterator[DynSecClient]:
@@ -61,11 +66,29 @@ class Runtime:
             self.sessions,
             hooks=self.hooks,
         )
+        if self.rules is not None:
+            rules = self.rules
+            with unit_of_work(self.sessions) as session:
+                # Rule state from the stored events: a restarted hub forgets nothing.
+                n = rules.warm_up(session)
+            log.info("rules warmed up from %d stored events", n)
+
+            def tick() -> None:
+                with unit_of_work(self.sessions) as session:
+                    rules.tick(session)
+
+            # Absence rules also fire on the wall clock in live mode; escalation steps too.
+            self.scheduler = BackgroundScheduler(timezone="UTC")
+            self.scheduler.add_job(tick, "interval", seconds=30, max_instances=1, coalesce=True)
+            self.scheduler.start()
         self.ingest.start()
         return self.ingest
 
     def close(self) -> None:
-        """Stop ingest, then the embedded broker, then the database pool."""
+        """Stop the scheduler and ingest, then the embedded broker, then the database pool."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+            self.scheduler = None
         if self.ingest is not None:
             self.ingest.stop()
             self.ingest = None
@@ -130,4 +153,14 @@ def open_runtime(
     broker, hub_addr, admin_addr = init_broker(settings, start_embedded=start_embedded)
     from hub.hooks import default_hooks
 
-    return Runtime(settings, engine, sessions, hub_addr, admin_addr, broker, hooks=default_hooks())
+    rules = RulesHook()
+    return Runtime(
+        settings,
+        engine,
+        sessions,
+        hub_addr,
+        admin_addr,
+        broker,
+        hooks=[*default_hooks(), cast(BatchHook, rules)],
+        rules=rules,
+    )

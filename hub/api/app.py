@@ -10,13 +10,15 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from etrs import routes as etrs_routes
 from etrs.importers import routes as pharmacy_routes
 from hub import audit
-from hub.auth.deps import CurrentUser, SessionDep, SourceDep
+from hub.alerts import routes as alert_routes
+from hub.alerts.models import Alert
+from hub.auth.deps import CurrentUser, SessionDep, SourceDep, get_session
 from hub.auth.models import User
 from hub.auth.service import team_ids_of
 from hub.devices import service as device_service
@@ -28,7 +30,10 @@ from hub.robots import routes as robots_routes
 from hub.robots.publisher import Publisher
 from hub.store.models import Event, Home
 from hub.web import admin as web_admin
+from hub.web import checks as web_checks
+from hub.web import client as web_client
 from hub.web import pharmacy as web_pharmacy
+from hub.web import round as web_round
 from hub.web import routes as web_routes
 from hub.web.admin import ControlFactory
 from hub.web.middleware import csrf_guard
@@ -78,6 +83,21 @@ def visible_home_ids(session: Session, user: User) -> set[str] | None:
     return set(session.scalars(select(Home.id).where(Home.team_id.in_(teams))))
 
 
+def _alert_actor(user: CurrentUser) -> str:
+    """Alert actions are taken by a signed-in user."""
+    return f"user:{user.id}"
+
+
+def open_alert_counts(session: Session) -> dict[str, int]:
+    """Open (not yet resolved) alerts by severity, for /metrics."""
+    rows = session.execute(
+        select(Alert.severity, func.count())
+        .where(Alert.status != "resolved")
+        .group_by(Alert.severity)
+    )
+    return {str(sev): int(n) for sev, n in rows}
+
+
 def create_app(
     sessions: sessionmaker[Session],
     *,
@@ -109,6 +129,13 @@ def create_app(
     app.include_router(etrs_routes.router)
     app.include_router(robots_routes.router)
     app.include_router(family_routes.router)
+    app.include_router(web_round.router)
+    app.include_router(web_checks.router)
+    app.include_router(web_client.router)
+    app.include_router(alert_routes.router)
+    # The alerts package ships placeholders for its session and actor: ours replace them.
+    app.dependency_overrides[alert_routes.get_session] = get_session
+    app.dependency_overrides[alert_routes.get_actor] = _alert_actor
     # Robot schedules go out through the hub's own broker account (None: kept unpublished).
     app.state.robot_publisher = robot_publisher
     # Provisioning from the admin pages needs a broker admin connection.
@@ -116,7 +143,7 @@ def create_app(
     app.state.broker_public = broker_public or {"host": "127.0.0.1", "port": 1883}
     if ingest is not None:  # a running hub: Prometheus /metrics
         probe = IngestProbe(ingest)
-        install_metrics(app, lambda: probe, sessions, open_alerts=open_alerts)
+        install_metrics(app, lambda: probe, sessions, open_alerts=open_alerts or open_alert_counts)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

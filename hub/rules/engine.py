@@ -35,6 +35,8 @@ STILL_FLOOR = timedelta(minutes=12)  # the baseline never shortens a still limit
 OFFLINE_CONFIRM = timedelta(minutes=25)
 OFFLINE_GRACE = timedelta(minutes=15)
 HOME_OUTAGE = timedelta(minutes=15)  # devices lost this close together: one alert
+BED_PLACES = frozenset({"bed", "bedroom"})
+CHAIR_PLACES = frozenset({"chair", "living_room", "robot"})
 HABIT_DAYS = 3  # a night exit at a time of night seen on this many recent days is a habit
 HABIT_BAND_MIN = 40.0
 FRIDGE_LOW_DEFAULT = 1  # while learning: at most one fridge opening by the meal check
@@ -64,6 +66,9 @@ class ClientState:
     devices: dict[str, DeviceState] = field(default_factory=dict)
     bed: str | None = None
     chair: str | None = None
+    bed_since: datetime | None = None  # when the bed last became occupied
+    chair_since: datetime | None = None
+    last_place_ts: datetime | None = None  # timestamp of the latest arrived sign of life
     last_activity: datetime | None = None
     last_place: str | None = None
     out_since: datetime | None = None  # outside door moved, no inside activity since
@@ -400,6 +405,8 @@ class Engine:
     ) -> list[AlertDecision]:
         if place == "bed":
             st.bed = state
+            if state == "occupied":
+                st.bed_since = ts
             if state == "vacant":
                 lt = local(ts).time().replace(tzinfo=None)
                 if not st.up_today and st.plan.t("morning_from") <= lt < time(14, 0):
@@ -412,6 +419,8 @@ class Engine:
                     st.up_today = False  # back to bed before the deadline: not up after all
         elif place == "chair":
             st.chair = state
+            if state == "occupied":
+                st.chair_since = ts
         out = self._activity(st, wheel, ts, place)
         return out
 
@@ -427,6 +436,7 @@ class Engine:
         if st.last_activity is None or ts >= st.last_activity:
             st.last_activity = ts
         st.last_place = place
+        st.last_place_ts = ts
         st.still_alerted = False
         st.activity_today += 1
         night = in_window(ts, plan.t("night_start"), plan.t("night_end"))
@@ -529,11 +539,19 @@ class Engine:
 
     def _resting(self, st: ClientState) -> bool:
         """In bed or in the chair, and not seen anywhere else since (a stale or missed
-        'vacant' must not hide someone lying on the toilet floor)."""
-        place = st.last_place
-        if self._bed(st) == "occupied" and place in ("bed", "bedroom"):
-            return True
-        return self._chair(st) == "occupied" and place in ("chair", "living_room", "robot")
+        'vacant' must not hide someone lying on the toilet floor). A late event stamped
+        before the client sat down (reordered, or a clock behind) does not count."""
+        for state, since, places in (
+            (self._bed(st), st.bed_since, BED_PLACES),
+            (self._chair(st), st.chair_since, CHAIR_PLACES),
+        ):
+            if state != "occupied" or since is None:
+                continue
+            if st.last_place in places or (
+                st.last_place_ts is not None and st.last_place_ts <= since
+            ):
+                return True
+        return False
 
     def _still_limit(self, st: ClientState, place: str) -> timedelta | None:
         """How long stillness at `place` may last before a fall alert; None if normal there."""

@@ -99,6 +99,7 @@ def provision_device(
         error = f"onbekend soort apparaat / unknown kind: {kind!r}"
     except devices.NotFound as exc:
         error = str(exc)
+    session.commit()  # the device may connect before this response is even read
     return render(
         request,
         "admin/devices.html",
@@ -128,6 +129,7 @@ def revoke_device(
             )
     except devices.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    session.commit()  # before the browser follows the redirect (see hub.web.routes.login)
     return RedirectResponse("/admin/devices", status_code=303)
 
 
@@ -172,4 +174,5 @@ def add_home(
         actor=user.id,
         source=request_source(request),
     )
+    session.commit()  # before the browser follows the redirect (see hub.web.routes.login)
     return RedirectResponse("/admin/homes", status_code=303)

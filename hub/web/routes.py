@@ -94,6 +94,9 @@ def login(
         object_id=user.id,
         source=request_source(request),
     )
+    # Commit before answering: FastAPI closes the request's session only after the
+    # response is sent, and the browser follows the redirect at once.
+    session.commit()
     resp = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(
         web_session.COOKIE,
@@ -111,6 +114,7 @@ def logout(request: Request, session: SessionDep) -> Response:
     token = request.cookies.get(web_session.COOKIE)
     if token:
         web_session.end(session, token=token)
+        session.commit()
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(web_session.COOKIE)
     return resp

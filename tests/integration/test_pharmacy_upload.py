@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +18,7 @@ from hub.store.models import Client
 
 MP9 = Path(__file__).resolve().parents[3] / "shared" / "data" / "mp9"
 TA1 = MP9 / "mgsets-mp-smg-kwal-TA-script1-v30.xml"
+pytestmark = pytest.mark.skipif(not TA1.exists(), reason=f"Nictiz examples not found at {MP9}")
 NICTIZ_BSN = "999901059"  # the (fictitious) patient of the Nictiz TA script 1 bundle
 
 

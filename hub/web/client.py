@@ -1,0 +1,239 @@
+"""The client page: list changes to acknowledge, active list, PRN, history and daily rhythm."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from etrs import lists, service
+from etrs.models import ListItem
+from etrs.routes import NowDep, PolicyDep
+from etrs.schedule import AMSTERDAM
+from etrs.service import SignOffRefused
+from hub import audit
+from hub.auth.deps import SessionDep, request_source
+from hub.auth.models import User
+from hub.auth.service import NotFoundError, require_client_access
+from hub.store.models import Client, Event
+from hub.web.charts import Mark, heatmap_svg, timeline_svg
+from hub.web.i18n import lang_of, translator
+from hub.web.round import FORMATS, CareUser, parse_amount, refusal_text, see_other
+from hub.web.routes import render
+
+router = APIRouter(prefix="/clients", include_in_schema=False)
+
+RHYTHM_DAYS = 14
+ACTIVITY_TYPES = ("motion", "contact", "occupancy")
+DOSE_EVENTS = {"dose.taken": "dose", "dose.missed": "missed"}
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=AMSTERDAM)
+
+
+def rhythm(
+    session: Session, *, client: Client, now: datetime, t: Any
+) -> tuple[dict[tuple[date, int], int], list[date], list[Mark]]:
+    """Activity counts per local day and hour over 14 days, and today's marks."""
+    today = now.astimezone(AMSTERDAM).date()
+    days = [today - timedelta(days=n) for n in range(RHYTHM_DAYS - 1, -1, -1)]
+    counts: Counter[tuple[date, int]] = Counter()
+    marks: list[Mark] = []
+    if client.home_id is None:
+        return dict(counts), days, marks
+    start = _local_midnight(days[0])
+    rows = session.execute(
+        select(Event.ts, Event.type, Event.data)
+        .where(Event.home_id == client.home_id, Event.ts >= start, Event.ts <= now)
+        .order_by(Event.ts)
+    )
+    today_start = _local_midnight(today)
+    for ts, kind, data in rows:
+        local = ts.astimezone(AMSTERDAM)
+        if kind in ACTIVITY_TYPES:
+            counts[(local.date(), local.hour)] += 1
+        if ts < today_start:
+            continue
+        if kind == "motion":
+            marks.append(Mark(ts, t(f"room.{data.get('room')}"), t("event.motion"), "room"))
+        elif kind == "contact" and data.get("state") == "open":
+            marks.append(Mark(ts, t(f"door.{data.get('door')}"), t("event.open"), "door"))
+        elif kind == "occupancy" and data.get("state") == "occupied":
+            marks.append(Mark(ts, t(f"place.{data.get('place')}"), t("event.occupied"), "room"))
+        elif kind in DOSE_EVENTS:
+            marks.append(Mark(ts, t("lane.dispenser"), t(f"event.{kind}"), DOSE_EVENTS[kind]))
+    return dict(counts), days, marks
+
+
+def _page(
+    request: Request,
+    session: Session,
+    *,
+    user: User,
+    client_id: str,
+    now: datetime,
+    policy: service.EtrsPolicy,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    source = request_source(request)
+    try:
+        client = require_client_access(session, user, client_id)
+    except NotFoundError as exc:
+        raise HTTPException(404) from exc
+    t = translator(lang_of(request))
+    try:
+        current = lists.list_changes(
+            session, user=user, client_id=client_id, source=source, now=now
+        )
+    except NotFoundError:
+        current = None  # no list yet: the rhythm is still worth seeing
+    prn_items: list[ListItem] = []
+    if current is not None:
+        prn_items = [
+            i
+            for i in lists.items_of(session, version_id=current["version_id"])
+            if i.prn and not i.stopped
+        ]
+    today = now.astimezone(AMSTERDAM).date()
+    moments = service.moments_for(
+        session, user=user, day=today, source=source, client_id=client_id, now=now, policy=policy
+    )
+    history = service.client_history(
+        session,
+        user=user,
+        client_id=client_id,
+        start=now - timedelta(days=7),
+        end=now + timedelta(minutes=1),
+        source=source,
+        now=now,
+        policy=policy,
+    )
+    counts, days, marks = rhythm(session, client=client, now=now, t=t)
+    audit.record(
+        session,
+        actor=user.id,
+        action="web.rhythm.read",
+        object_type="client",
+        object_id=client_id,
+        client_id=client_id,
+        source=source,
+        detail={"days": RHYTHM_DAYS, "activity": sum(counts.values()), "today": len(marks)},
+        at=now,
+    )
+    lane = t("lane.doses")
+    for m in moments:
+        if m.status in ("given", "awaiting_check"):
+            at = (m.administration.actual_at if m.administration else None) or m.planned_at
+            marks.append(Mark(at, lane, f"{m.medication_name} {t('status.' + m.status)}", "dose"))
+        elif m.status in ("not_given", "overdue", "check_rejected", "check_expired"):
+            marks.append(
+                Mark(m.planned_at, lane, f"{m.medication_name} {t('status.' + m.status)}", "missed")
+            )
+        elif m.status == "open":
+            marks.append(
+                Mark(m.planned_at, lane, f"{m.medication_name} {t('status.open')}", "planned")
+            )
+    day_names = [t(f"day.{n}") for n in range(7)]
+    return render(
+        request,
+        "client/client.html",
+        user=user,
+        **FORMATS,
+        active="round",
+        client=client,
+        current=current,
+        prn_items=prn_items,
+        moments=moments,
+        history=history,
+        heatmap=heatmap_svg(counts, days, label=t("rhythm.heatmap"), day_names=day_names),
+        timeline=timeline_svg(marks, label=t("rhythm.timeline"), now=now),
+        error=error,
+        status=status,
+    )
+
+
+@router.get("/{client_id}", response_class=HTMLResponse)
+def client_page(
+    client_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CareUser,
+    now: NowDep,
+    policy: PolicyDep,
+) -> Response:
+    return _page(request, session, user=user, client_id=client_id, now=now, policy=policy)
+
+
+@router.post("/{client_id}/acknowledge", response_class=HTMLResponse)
+def acknowledge(
+    client_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CareUser,
+    now: NowDep,
+    version_id: Annotated[str, Form()],
+) -> Response:
+    try:
+        lists.acknowledge_changes(
+            session,
+            user=user,
+            client_id=client_id,
+            version_id=version_id,
+            source=request_source(request),
+            now=now,
+        )
+    except NotFoundError as exc:
+        raise HTTPException(404) from exc
+    return see_other(session, f"/clients/{client_id}?acknowledged=1")
+
+
+@router.post("/{client_id}/prn", response_class=HTMLResponse)
+def give_prn(
+    client_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CareUser,
+    now: NowDep,
+    policy: PolicyDep,
+    item_id: Annotated[str, Form()],
+    amount: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        value = parse_amount(amount)
+        if value is None:
+            raise SignOffRefused("the amount given must be positive")
+        view = service.give_prn(
+            session,
+            user=user,
+            client_id=client_id,
+            item_id=item_id,
+            amount=value,
+            reason=reason,
+            source=request_source(request),
+            now=now,
+            policy=policy,
+        )
+    except NotFoundError as exc:
+        raise HTTPException(404) from exc
+    except (SignOffRefused, PermissionError) as exc:
+        return _page(
+            request,
+            session,
+            user=user,
+            client_id=client_id,
+            now=now,
+            policy=policy,
+            error=refusal_text(request, exc),
+            status=409,
+        )
+    if view.status == "awaiting_check":
+        return see_other(session, f"/round/check/{view.id}")
+    return see_other(session, f"/clients/{client_id}?prn=1#history")
