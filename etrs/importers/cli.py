@@ -101,38 +101,27 @@ def import_list(
 
 def _store(result: ImportResult, *, pharmacy: str) -> None:
     """All clients in one transaction: one bad BSN stores nothing (a half list is unsafe)."""
-    from etrs.lists import ListError, store_list_version
-    from hub.auth.service import NotFoundError
+    from etrs.importers.service import UploadRefused, store_upload
     from hub.settings import get_settings
     from hub.store.db import make_engine, make_sessionmaker, unit_of_work
 
-    settings = get_settings()
-    engine = make_engine(settings.db_url)
-    source = "csv" if result.format == "csv" else "fhir"
-    actor = f"cli:{getpass.getuser()}"
-    created = unchanged = 0
-    current = ""
+    engine = make_engine(get_settings().db_url)
     try:
         with _progress() as progress, unit_of_work(make_sessionmaker(engine)) as session:
             task = progress.add_task("opslaan", total=len(result.drafts))
-            for draft in result.drafts:
-                current = draft.bsn
-                stored = store_list_version(
-                    session,
-                    pharmacy_id=pharmacy,
-                    draft=draft,
-                    actor=actor,
-                    source=source,
-                    origin="cli",
-                )
-                created += stored.created
-                unchanged += not stored.created
-                progress.advance(task)
-    except (ListError, NotFoundError) as exc:
-        console.print(
-            f"[red]geweigerd[/red]: BSN {current[:3]}…{current[-2:]}: {exc}; er is niets opgeslagen"
-        )
+            stored = store_upload(
+                session,
+                pharmacy_id=pharmacy,
+                result=result,
+                actor=f"cli:{getpass.getuser()}",
+                origin="cli",
+                on_stored=lambda: progress.advance(task),
+            )
+    except UploadRefused as exc:
+        console.print(f"[red]geweigerd[/red]: {exc}; er is niets opgeslagen")
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    console.print(f"opgeslagen: {created} nieuwe lijstversie(s), {unchanged} ongewijzigd")
+    console.print(
+        f"opgeslagen: {stored.created} nieuwe lijstversie(s), {stored.unchanged} ongewijzigd"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,13 @@ class StoredUpload:
 
 
 def store_upload(
-    session: Session, *, pharmacy_id: str, result: ImportResult, actor: str, origin: str
+    session: Session,
+    *,
+    pharmacy_id: str,
+    result: ImportResult,
+    actor: str,
+    origin: str,
+    on_stored: Callable[[], None] | None = None,
 ) -> StoredUpload:
     """Store each client's draft as a list version (idempotent per content hash).
 
