@@ -1,24 +1,38 @@
 """Ingest benchmark: the hub vs a no-op paho subscriber, same N events, one broker, one run.
 
 Method: every consumer first creates its persistent MQTT session (QoS 1, clean start off)
-and goes offline; N valid events from provisioned devices are published into the broker,
-which queues a copy for each session; then each consumer is started alone and timed until
-it has drained its queue. So publisher speed does not enter the figures, and every
-consumer sees exactly the same messages on the same broker.
+and goes offline; N events of simulated homes (simulators.stream: heartbeats, motion,
+doors, bed/chair, dispenser, robot, battery — in publish-time order, each device with
+its own account) are published into the broker, which queues a copy for each session;
+then each consumer is started alone, in its own process, and timed until it has drained
+its queue. So publisher speed does not enter the figures, every consumer sees exactly
+the same messages on the same broker, and each consumer's CPU time and peak memory
+(RSS high-water mark) are its own.
 
-    python bench/ingest.py [--events N] [--no-postgres]
+- no-op: a paho MQTT 5 QoS 1 subscriber that only counts (paho acknowledges on return);
+- hub: the hub as `hub.runtime` wires it (`open_runtime` + `start_ingest`): validate,
+  store, device status, every BatchHook including the rule engine and alerts, and the
+  acknowledgement after COMMIT — on SQLite and on PostgreSQL (a throw-away database on
+  127.0.0.1:5432, or the private cluster the tests start).
+
+    python bench/ingest.py [--events N] [--homes H] [--no-postgres]
+                           [--sqlite-synchronous FULL|NORMAL]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,169 +44,124 @@ from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
 from devices import topics  # noqa: E402
-from devices.kinds import Kind  # noqa: E402
-from hub.broker.dynsec import BrokerAddress, DynSecClient  # noqa: E402
-from hub.broker.embedded import EmbeddedBroker, free_port  # noqa: E402
-from hub.devices import service  # noqa: E402
-from hub.ingest.service import IngestConfig, IngestService  # noqa: E402
-from hub.store.db import make_engine, make_sessionmaker, unit_of_work  # noqa: E402
-from hub.store.migrate import upgrade  # noqa: E402
-from tests.integration.mqtt_helpers import TestDevice, publish_stream  # noqa: E402
 
-N_DEVICES = 20
+EVENTS_PER_HOME_DAY = 1100  # about what simulators.stream produces (70 % heartbeats)
 
 
-class NoopSubscriber:
-    """The reference: a paho MQTT 5 QoS 1 subscriber that only counts (auto-ack)."""
+# --- consumers (each runs in its own process) -------------------------------------------
 
-    def __init__(self, addr: BrokerAddress, client_id: str) -> None:
-        self.count = 0
-        self.connected = threading.Event()
-        self.c = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5,
-        )
-        self.c.username_pw_set(addr.username, addr.password)
-        self.addr = addr
-        self.c.on_connect = self._on_connect
-        self.c.on_message = self._on_message
 
-    def _on_connect(self, c: mqtt.Client, *_: Any) -> None:
+def _usage() -> tuple[float, int]:
+    """CPU seconds of this process (all threads) and its RSS high-water mark in KiB.
+
+    VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent process.
+    """
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    hwm = 0
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return ru.ru_utime + ru.ru_stime, hwm
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds per live thread of this process, by thread name (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for t in threading.enumerate():
+        try:
+            with open(f"/proc/self/task/{t.native_id}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[t.name] = out.get(t.name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _connect_props(receive_max: int) -> Properties:
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = receive_max
+    return props
+
+
+def consume_noop(host: str, port: int, user: str, pw: str, client_id: str, n: int) -> None:
+    """Count event messages until n arrived; print the figures as one JSON line."""
+    count = 0
+    done = threading.Event()
+
+    def on_connect(c: mqtt.Client, *_: Any) -> None:
         c.subscribe([(f, 1) for f in topics.HUB_FILTERS])
-        self.connected.set()
 
-    def _on_message(self, *_: Any) -> None:
-        self.count += 1
+    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        nonlocal count
+        if "/evt/" in msg.topic:
+            count += 1
+            if count >= n:
+                done.set()
 
-    def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
-        props.ReceiveMaximum = 1000
-        self.c.connect(self.addr.host, self.addr.port, clean_start=False, properties=props)
-        self.c.loop_start()
-        self.connected.wait(10)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.username_pw_set(user, pw)
+    c.on_connect = on_connect
+    c.on_message = on_message
+    rss0 = _usage()[1]
+    cpu0, t0 = _usage()[0], time.perf_counter()
+    c.connect(host, port, clean_start=False, properties=_connect_props(1000))
+    c.loop_start()
+    if not done.wait(900):
+        raise TimeoutError(f"no-op drained only {count} of {n}")
+    wall = time.perf_counter() - t0
+    cpu, rss = _usage()
+    c.disconnect()
+    c.loop_stop()
+    print(json.dumps({"wall": wall, "cpu": cpu - cpu0, "rss_kb": rss, "rss0_kb": rss0}))
 
-    def stop(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
 
+def consume_hub(db_url: str, broker_url: str, client_id: str, n: int, synchronous: str) -> None:
+    """Run the hub as the runtime wires it until n events are stored; print the figures."""
+    from hub.runtime import open_runtime
+    from hub.settings import Settings
 
-def _drain(start: Any, done: Any, n: int, timeout: float = 600) -> tuple[float, float]:
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    start()
-    deadline = t0 + timeout
-    while done() < n:
+    data_dir = Path(tempfile.mkdtemp(prefix="carehub-bench-hub-"))
+    settings = Settings(
+        database_url=db_url,
+        broker_url=broker_url,
+        hub_client_id=client_id,
+        data_dir=data_dir,
+        sqlite_synchronous=synchronous,
+    )
+    rt = open_runtime(settings, migrate=False)
+    rss0 = _usage()[1]
+    cpu0, t0 = _usage()[0], time.perf_counter()
+    ingest = rt.start_ingest()
+    deadline = t0 + 900
+    while ingest.stats.stored < n:
         if time.perf_counter() > deadline:
-            raise TimeoutError(f"drained only {done()} of {n}")
-        time.sleep(0.01)
-    return time.perf_counter() - t0, time.process_time() - cpu0
+            raise TimeoutError(f"hub stored only {ingest.stats.stored} of {n}")
+        time.sleep(0.005)
+    wall = time.perf_counter() - t0
+    cpu, rss = _usage()
+    split = _thread_cpu()
+    stats = ingest.stats
+    out = {
+        "wall": wall,
+        "cpu": cpu - cpu0,
+        "rss_kb": rss,
+        "rss0_kb": rss0,
+        "stored": stats.stored,
+        "duplicates": stats.duplicates,
+        "dead_letters": stats.dead_letters,
+        "batches": stats.batches,
+        "cpu_network": sum(v for k, v in split.items() if k.startswith("paho")),
+        "cpu_worker": split.get("ingest-worker", 0.0),
+    }
+    rt.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    print(json.dumps(out))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=30_000)
-    ap.add_argument("--no-postgres", action="store_true")
-    args = ap.parse_args()
-    n = args.events
-    work = Path(tempfile.mkdtemp(prefix="carehub-bench-"))
-    broker = EmbeddedBroker(work / "mosquitto", port=free_port())
-    sec = broker.start()
-    admin, hub_addr = broker.admin_address(sec), broker.hub_address(sec)
-
-    dbs = {"sqlite": f"sqlite:///{work / 'bench.db'}"}
-    if not args.no_postgres:
-        from tests.conftest import PG_ADMIN_URL, _find_postgres, create_pg_database
-
-        if _find_postgres():
-            dbs["postgresql"] = create_pg_database()
-        del PG_ADMIN_URL
-    creds: list[tuple[str, str]] = []
-    for name, url in dbs.items():
-        upgrade(url)
-        sessions = make_sessionmaker(make_engine(url))
-        with unit_of_work(sessions) as s, DynSecClient(admin) as ctl:
-            service.add_home(
-                s, home_id="home-b", name="b", team_id=None, actor="bench", source="bench"
-            )
-            for i in range(N_DEVICES):
-                dev_id = f"mot-bench{i:03d}"
-                pw = f"pw-{i}"
-                ctl_ = ctl if name == "sqlite" else _NoBroker()
-                service.provision(
-                    s,
-                    control=ctl_,
-                    kind=Kind.MOTION,
-                    home_id="home-b",
-                    actor="bench",
-                    source="bench",
-                    device_id=dev_id,
-                    password=pw,
-                )
-                if name == "sqlite":
-                    creds.append((dev_id, pw))
-
-    # 1. create every consumer's session, then take them offline
-    noop = NoopSubscriber(hub_addr, "bench-noop")
-    noop.start()
-    noop.stop()
-    hubs = {}
-    for name, url in dbs.items():
-        sessions = make_sessionmaker(make_engine(url))
-        cfg = IngestConfig(address=hub_addr, client_id=f"bench-hub-{name}")
-        ing = IngestService(cfg, sessions)
-        ing.start()
-        ing.wait_connected()
-        ing.stop()
-        hubs[name] = IngestService(cfg, sessions)
-
-    # 2. publish N valid events (queued by the broker for every offline session)
-    t0 = time.perf_counter()
-    devices = [
-        TestDevice(BrokerAddress("127.0.0.1", broker.port, d, p)).__enter__() for d, p in creds
-    ]
-    per = [[] for _ in devices]  # type: list[list[tuple[str, bytes]]]
-    for i in range(n):
-        d = devices[i % len(devices)]
-        _eid, payload = d.motion_event()
-        per[i % len(devices)].append((topics.event_topic(d.device_id, "motion"), payload))
-    threads = [
-        threading.Thread(target=publish_stream, args=(d, msgs))
-        for d, msgs in zip(devices, per, strict=True)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for d in devices:
-        d.__exit__()
-    print(f"published {n} events from {len(devices)} devices in {time.perf_counter() - t0:.1f} s")
-
-    # 3. drain each queue alone
-    rows = []
-    wall, cpu = _drain(noop.start, lambda: noop.count, n)
-    noop.stop()
-    rows.append(("no-op paho subscriber", n / wall, cpu / n * 1000))
-    for name, ing in hubs.items():
-        wall, cpu = _drain(ing.start, lambda ing=ing: ing.stats.received, n)
-        ing.stop()
-        assert ing.stats.stored == n, f"{name}: stored {ing.stats.stored} of {n}"
-        rows.append(
-            (f"hub ({name}: validate + store + ack after commit)", n / wall, cpu / n * 1000)
-        )
-    broker.stop()
-    ref = rows[0][1]
-    print(f"\n{'consumer':<52} {'events/s':>10} {'ratio':>7} {'CPU s/1000':>11}")
-    for label, rate, cpu_k in rows:
-        print(f"{label:<52} {rate:>10,.0f} {rate / ref:>7.2f} {cpu_k:>11.3f}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak RSS of the benchmark process: {peak:.0f} MiB (N={n}, MQTT 5, QoS 1)")
-    shutil.rmtree(work, ignore_errors=True)
-    if "postgresql" in dbs:
-        from tests.conftest import drop_pg_database
-
-        drop_pg_database(dbs["postgresql"])
-    os._exit(0)
+# --- the run ----------------------------------------------------------------------------
 
 
 class _NoBroker:
@@ -206,6 +175,200 @@ class _NoBroker:
 
     def set_password(self, device_id: str, password: str) -> None:
         pass
+
+
+def _create_session(host: str, port: int, user: str, pw: str, client_id: str) -> None:
+    """Create a consumer's persistent session with its subscriptions, then go offline."""
+    subscribed = threading.Event()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.username_pw_set(user, pw)
+    c.on_connect = lambda cl, *_: cl.subscribe([(f, 1) for f in topics.HUB_FILTERS])
+    c.on_subscribe = lambda *_: subscribed.set()
+    c.connect(host, port, clean_start=False, properties=_connect_props(1000))
+    c.loop_start()
+    if not subscribed.wait(10):
+        raise RuntimeError(f"{client_id}: no SUBACK")
+    c.disconnect()
+    c.loop_stop()
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"consumer {args[:2]} failed:\n{out.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--events", type=int, default=30_000)
+    ap.add_argument("--homes", type=int, default=10)
+    ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--sqlite-synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    ap.add_argument("--consume", choices=["noop", "hub"], help=argparse.SUPPRESS)
+    ap.add_argument("--child-args", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.consume:
+        c = json.loads(args.child_args)
+        if args.consume == "noop":
+            consume_noop(c["host"], c["port"], c["user"], c["pw"], c["client_id"], c["n"])
+        else:
+            consume_hub(c["db_url"], c["broker_url"], c["client_id"], c["n"], c["sync"])
+        return
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    from sqlalchemy import func, select
+
+    from hub.broker.dynsec import DynSecClient
+    from hub.broker.embedded import EmbeddedBroker, free_port
+    from hub.devices import service
+    from hub.store.db import make_engine, make_sessionmaker, unit_of_work
+    from hub.store.migrate import upgrade
+    from hub.store.models import Client, Event
+    from simulators.mqtt_sink import MqttSink
+    from simulators.stream import Simulation
+
+    n = args.events
+    days = max(1, math.ceil(n / (args.homes * EVENTS_PER_HOME_DAY)))
+    start = datetime.now(UTC).date() - timedelta(days=days)  # the stream ends before now
+    sim = Simulation(homes=args.homes, days=days, seed=7, start=start)
+    msgs = [m for m in sim.messages() if "event" in m.body][:n]
+    if len(msgs) < n:
+        raise SystemExit(f"the simulation gave only {len(msgs)} events; raise --homes")
+    kinds: dict[str, int] = {}
+    for m in msgs:
+        t = m.body["event"]["type"]
+        kinds[t] = kinds.get(t, 0) + 1
+    load0 = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load0[0]:.2f} {load0[1]:.2f}")
+    mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    print(f"{n} events of {args.homes} simulated homes over {days} day(s): {mix}")
+
+    work = Path(tempfile.mkdtemp(prefix="carehub-bench-"))
+    broker = EmbeddedBroker(work / "mosquitto", port=free_port())
+    sec = broker.start()
+    admin, hub_addr = broker.admin_address(sec), broker.hub_address(sec)
+    dbs = {"SQLite": f"sqlite:///{work / 'bench.db'}"}
+    drop_pg = None
+    if not args.no_postgres:
+        from tests.conftest import _find_postgres, create_pg_database, drop_pg_database
+
+        if _find_postgres():
+            dbs["PostgreSQL"] = create_pg_database()
+            drop_pg = drop_pg_database
+        else:
+            print("no PostgreSQL reachable: SQLite only")
+    passwords: dict[str, str] = {}
+    for url in dbs.values():
+        upgrade(url)
+        engine = make_engine(url)
+        with unit_of_work(make_sessionmaker(engine)) as s, DynSecClient(admin) as ctl:
+            for home in sim.homes:
+                service.add_home(
+                    s, home_id=home.home_id, name=home.display_name, team_id=None,
+                    actor="bench", source="bench",
+                )  # fmt: skip
+                s.add(
+                    Client(
+                        id=home.client_id,
+                        display_name=home.display_name,
+                        home_id=home.home_id,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+                s.flush()
+                for spec in home.devices:
+                    _dev, pw = service.provision(
+                        s,
+                        control=ctl if not passwords.get(spec.device_id) else _NoBroker(),
+                        kind=spec.kind,
+                        home_id=home.home_id,
+                        actor="bench",
+                        source="bench",
+                        device_id=spec.device_id,
+                        password=passwords.get(spec.device_id),
+                    )
+                    passwords[spec.device_id] = pw
+        engine.dispose()
+
+    # 1. every consumer's session exists (and is offline) before anything is published
+    host, port = "127.0.0.1", broker.port
+    ids = {"noop": "bench-noop", **{name: f"bench-hub-{name.lower()}" for name in dbs}}
+    for cid in ids.values():
+        _create_session(host, port, hub_addr.username, hub_addr.password, cid)
+
+    # 2. publish the N events as their devices, in publish-time order
+    t0 = time.perf_counter()
+    sink = MqttSink(host=host, port=port, passwords=passwords, max_connections=1000)
+    try:
+        for m in msgs:
+            sink.publish(m)
+    finally:
+        sink.close()
+    print(f"published {n} events from {len(passwords)} devices in {time.perf_counter() - t0:.1f} s")
+
+    # 3. each consumer alone, in its own process, drains its queue
+    rows: list[tuple[str, dict[str, Any]]] = []
+    noop = _child(
+        [
+            "--consume", "noop", "--child-args",
+            json.dumps({"host": host, "port": port, "user": hub_addr.username,
+                        "pw": hub_addr.password, "client_id": ids["noop"], "n": n}),
+        ]
+    )  # fmt: skip
+    rows.append(("no-op paho subscriber", noop))
+    broker_url = f"mqtt://{hub_addr.username}:{hub_addr.password}@{host}:{port}"
+    for name, url in dbs.items():
+        res = _child(
+            [
+                "--consume", "hub", "--child-args",
+                json.dumps({"db_url": url, "broker_url": broker_url, "client_id": ids[name],
+                            "n": n, "sync": args.sqlite_synchronous}),
+            ]
+        )  # fmt: skip
+        engine = make_engine(url)
+        with make_sessionmaker(engine)() as s:
+            stored = int(s.scalar(select(func.count()).select_from(Event)) or 0)
+            distinct = int(s.scalar(select(func.count(func.distinct(Event.id)))) or 0)
+        engine.dispose()
+        if stored != n or distinct != n:
+            raise SystemExit(f"{name}: {stored} rows ({distinct} distinct) for {n} events")
+        label = f"hub, {name}" + (
+            f" (synchronous={args.sqlite_synchronous})" if name == "SQLite" else ""
+        )
+        rows.append((label, res))
+    broker.stop()
+    load1 = os.getloadavg()
+
+    ref = n / noop["wall"]
+    print(
+        f"\n{'consumer':<38} {'events/s':>9} {'ratio':>6} {'CPU s/1000 ev':>14}"
+        f" {'peak RSS MiB':>13} {'(at start)':>10}"
+    )
+    for label, r in rows:
+        rate = n / r["wall"]
+        print(
+            f"{label:<38} {rate:>9,.0f} {rate / ref:>6.2f} {r['cpu'] / n * 1000:>14.3f}"
+            f" {r['rss_kb'] / 1024:>13.0f} {r['rss0_kb'] / 1024:>10.0f}"
+        )
+    print("\nhub CPU per 1,000 events by thread (paho network thread / ingest worker / rest):")
+    for label, r in rows[1:]:
+        net, work = r["cpu_network"] / n * 1000, r["cpu_worker"] / n * 1000
+        rest = r["cpu"] / n * 1000 - net - work
+        print(f"  {label:<36} {net:.3f} / {work:.3f} / {rest:.3f} s  ({r['batches']} batches)")
+    print(
+        f"\nN={n}, MQTT 5, QoS 1, one broker, each consumer alone in its own process; ratio ="
+        f" hub events/s / no-op events/s; CPU = the consumer process (all threads);"
+        f" load average after the run {load1[0]:.2f}"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    if drop_pg is not None:
+        drop_pg(dbs["PostgreSQL"])
 
 
 if __name__ == "__main__":

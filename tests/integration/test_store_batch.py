@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import Column, MetaData, Table, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices import envelope, topics
 from devices.kinds import Kind
 from devices.payloads import Battery, MessageSpoken, Motion, Room
-from hub.ingest.store import Inbound, store_batch, store_isolating_poison
-from hub.store.db import unit_of_work
+from hub.ingest.store import (
+    BatchResult,
+    Inbound,
+    sqlite_datetime,
+    store_batch,
+    store_isolating_poison,
+)
+from hub.store.base import UTCDateTime
+from hub.store.db import make_engine, unit_of_work
 from hub.store.models import DeadLetter, Device, Event, Home
 
 DEV = "mot-0000feed"
@@ -166,3 +173,144 @@ def test_a_message_the_database_refuses_is_dead_lettered_and_the_batch_goes_on(
     else:  # SQLite stores the text as it is
         assert "evt-poison-1" in ids
         assert result.dead_letters == 0
+
+
+# --- the driver-level insert (multi-row VALUES / unnest … ON CONFLICT DO NOTHING RETURNING) ---
+
+
+def _event(i: int, *, ts: datetime, data: Motion | None = None) -> Inbound:
+    payload = envelope.encode(
+        id=f"evt-raw-{i:06d}",
+        device_id=DEV,
+        ts=ts,
+        seq=i,
+        type="motion",
+        data=data or Motion(room=Room.KITCHEN),
+    )
+    return Inbound(topics.event_topic(DEV, "motion"), payload, datetime.now(UTC))
+
+
+class _Seen:
+    """A BatchHook that records the event ids each batch hands to the hooks."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def __call__(self, session: Session, result: BatchResult) -> None:
+        self.ids += [ev.envelope.id for ev in result.stored]
+
+
+def test_duplicates_within_and_across_batches_are_stored_once_and_hooks_see_them_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    _setup(sessions)
+    ts = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
+    # 250 events (more than one SQLite chunk of 100 rows), each id twice in the batch.
+    first = [_event(i, ts=ts) for i in range(250)]
+    hook = _Seen()
+    with unit_of_work(sessions) as s:
+        r1 = store_batch(s, first + first[::-1], hooks=[hook])
+    assert len(r1.stored) == 250
+    assert r1.duplicates == 250
+    # The next batch: 100 redeliveries of the first and 120 new events.
+    second = first[50:150] + [_event(i, ts=ts) for i in range(250, 370)]
+    with unit_of_work(sessions) as s:
+        r2 = store_batch(s, second, hooks=[hook])
+    assert {ev.envelope.id for ev in r2.stored} == {f"evt-raw-{i:06d}" for i in range(250, 370)}
+    assert r2.duplicates == 100
+    assert len(hook.ids) == len(set(hook.ids)) == 370
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Event)) == 370
+        assert s.scalar(select(func.count(func.distinct(Event.id)))) == 370
+
+
+def test_a_failed_batch_leaves_nothing_and_its_retry_stores_everything_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    _setup(sessions)
+    batch = [_event(i, ts=datetime.now(UTC)) for i in range(120)]
+
+    def boom(session: Session, result: BatchResult) -> None:
+        raise RuntimeError("a hook failed after the insert")
+
+    try:
+        with unit_of_work(sessions) as s:
+            store_batch(s, batch, hooks=[boom])
+    except RuntimeError:
+        pass
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Event)) == 0  # rolled back together
+    with unit_of_work(sessions) as s:
+        again = store_batch(s, batch)
+    assert len(again.stored) == 120
+    assert again.duplicates == 0
+
+
+def test_rows_from_the_driver_insert_read_back_like_orm_rows(
+    sessions: sessionmaker[Session],
+) -> None:
+    _setup(sessions)
+    amsterdam = timezone(timedelta(hours=1))
+    ts = datetime(2026, 11, 20, 8, 0, 0, 0, tzinfo=amsterdam)  # no microseconds, an offset
+    msg = _event(1, ts=ts)
+    with unit_of_work(sessions) as s:
+        store_batch(s, [msg])
+        s.add(  # the same shape through the ORM, one microsecond later
+            Event(
+                id="evt-orm-000001",
+                device_id=DEV,
+                home_id="h1",
+                type="motion",
+                ts=ts + timedelta(microseconds=1),
+                seq=2,
+                received_at=msg.received_at,
+                data={"room": "kitchen"},
+            )
+        )
+    with sessions() as s:
+        raw = s.get(Event, "evt-raw-000001")
+        assert raw is not None
+        assert raw.ts == ts
+        assert raw.ts.tzinfo is not None
+        assert raw.received_at == msg.received_at
+        assert raw.home_id == "h1"
+        assert raw.seq == 1
+        assert raw.data == {"room": "kitchen"}
+        # Range queries and ordering treat both kinds of row alike.
+        ids = s.scalars(select(Event.id).where(Event.ts >= ts).order_by(Event.ts)).all()
+        assert ids == ["evt-raw-000001", "evt-orm-000001"]
+        assert s.scalars(select(Event.id).where(Event.ts > ts)).all() == ["evt-orm-000001"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    when=st.datetimes(
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001 - hypothesis bounds are naive
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.timezones(),
+    )
+)
+def test_sqlite_datetime_is_byte_equal_to_what_sqlalchemy_stores(when: datetime) -> None:
+    engine = make_engine("sqlite://")
+    with engine.begin() as c:
+        c.exec_driver_sql("CREATE TABLE t (at DATETIME)")
+        c.execute(insert(_T), [{"at": when}])
+        stored = c.exec_driver_sql("SELECT at FROM t").scalar_one()
+    engine.dispose()
+    assert sqlite_datetime(when) == stored
+
+
+_T = Table("t", MetaData(), Column("at", UTCDateTime()))
+
+
+def test_a_topic_with_nul_is_dead_lettered_not_refused(sessions: sessionmaker[Session]) -> None:
+    # Found by the property test above on PostgreSQL: text columns cannot hold U+0000.
+    with unit_of_work(sessions) as s:
+        result = store_batch(
+            s, [Inbound("carehub/v1/dev/\x00/evt/motion", b"{}", datetime.now(UTC))]
+        )
+    assert result.dead_letters == 1
+    with sessions() as s:
+        row = s.scalars(select(DeadLetter)).one()
+        assert "\x00" not in row.topic
+        assert row.payload == b"{}"
