@@ -29,6 +29,21 @@ class RuleSwitches(BaseModel):
     )
 
 
+class AnswerRule(BaseModel):
+    """A robot question whose "no" or silence counts toward a deviation (ADR 0010)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    question: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="The question's message id or its exact text, e.g. 'Heeft u al gegeten?'",
+    )
+    supports: Literal["not_eating", "not_up"] = Field(description="The deviation it supports")
+    on_no: bool = Field(True, description="A 'no' counts")
+    on_no_answer: bool = Field(True, description="No answer (after any repeat) counts")
+
+
 class CarePlan(BaseModel):
     """Monitoring parameters of one client; defaults apply while the baseline is learning."""
 
@@ -66,10 +81,19 @@ class CarePlan(BaseModel):
         45, ge=5, le=240, description="Dispenser window; used when a dispenser goes silent"
     )
     dose_grace_min: int = Field(5, ge=0, le=60, description="Extra wait after the dose window")
+    dose_late_grace_min: float = Field(
+        3.0,
+        ge=0,
+        le=5,
+        description="After the dispenser reports a missed dose, wait this long for a late take",
+    )
     battery_low_pct: int = Field(20, ge=1, le=90, description="Battery low below this level")
     baseline_days: int = Field(14, ge=3, le=60, description="Rolling window of the baseline")
     baseline_min_days: int = Field(
         5, ge=1, le=60, description="Days of data before personal thresholds replace defaults"
+    )
+    answer_settings: tuple[AnswerRule, ...] = Field(
+        (), description="Opt-in: robot answers that count toward a deviation (off when empty)"
     )
 
     @field_validator("night_start", "night_end", "usual_wake", "morning_from", "meal_check")

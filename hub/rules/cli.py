@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,13 @@ def evaluate(
         Path | None,
         typer.Option("--naive", help="Naive alerts JSONL (default: ALERTS.naive.jsonl if present)"),
     ] = None,
+    hold_min: Annotated[
+        float,
+        typer.Option(
+            "--hold-min",
+            help="Minutes an alert stays open after its last update: repeats within are one",
+        ),
+    ] = ev.HOLD.total_seconds() / 60,
 ) -> None:
     """Print precision, recall and latency per incident type, and the naive comparison."""
     with truth.open() as fh:
@@ -67,11 +75,12 @@ def evaluate(
     with alerts.open() as fh:
         smart_alerts = ev.read_alerts(fh)
     homes, days = ev.span(ev.load_meta(sibling(alerts, "meta")), incidents, smart_alerts)
-    smart_score = ev.score(incidents, smart_alerts, homes=homes, days=days)
+    hold = timedelta(minutes=hold_min)
+    smart_score = ev.score(incidents, smart_alerts, homes=homes, days=days, hold=hold)
     naive_path = naive_alerts or sibling(alerts, "naive")
     naive_score = None
     if naive_path.exists():
         with naive_path.open() as fh:
-            naive_score = ev.score(incidents, ev.read_alerts(fh), homes=homes, days=days)
+            naive_score = ev.score(incidents, ev.read_alerts(fh), homes=homes, days=days, hold=hold)
     typer.echo(f"{homes} homes, {days:.1f} days")
     typer.echo(ev.format_report(smart_score, naive_score))

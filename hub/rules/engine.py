@@ -10,7 +10,7 @@ See docs/adr/0006-event-time-rules.md and docs/adr/0005-baseline-rhythm.md.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from devices.kinds import KINDS, Kind
@@ -35,11 +35,13 @@ STILL_FLOOR = timedelta(minutes=12)  # the baseline never shortens a still limit
 OFFLINE_CONFIRM = timedelta(minutes=25)
 OFFLINE_GRACE = timedelta(minutes=15)
 HOME_OUTAGE = timedelta(minutes=15)  # devices lost this close together: one alert
+HEARTBEAT_SLACK = timedelta(minutes=10)  # beyond two missed heartbeats: silent
 BED_PLACES = frozenset({"bed", "bedroom"})
 CHAIR_PLACES = frozenset({"chair", "living_room", "robot"})
 HABIT_DAYS = 3  # a night exit at a time of night seen on this many recent days is a habit
 HABIT_BAND_MIN = 40.0
 FRIDGE_LOW_DEFAULT = 1  # while learning: at most one fridge opening by the meal check
+NOT_UP_ANSWERS = 2  # unanswered morning questions (care plan answer_settings) = not up
 
 
 @dataclass
@@ -53,6 +55,8 @@ class DeviceState:
     offline_alerted: bool = False
     offline_at: datetime | None = None
     battery_low: bool = False
+    door_open: bool = False  # a door contact's last reported state
+    unreadable: bool = False  # its last message was unreadable: its state is unknown
 
 
 @dataclass
@@ -73,6 +77,7 @@ class ClientState:
     last_place: str | None = None
     out_since: datetime | None = None  # outside door moved, no inside activity since
     inside_signs: int = 0  # inside activity that arrived after the last door event
+    rest_strays: int = 0  # signs from elsewhere that arrived after sitting/lying down
     still_alerted: bool = False
     fall_alerted_at: datetime | None = None
     exit_pending: datetime | None = None
@@ -85,6 +90,12 @@ class ClientState:
     night_count: dict[date, int] = field(default_factory=dict)
     doses_pending: dict[str, datetime] = field(default_factory=dict)
     doses_alerted: set[str] = field(default_factory=set)
+    doses_late: dict[str, str] = field(default_factory=dict)  # reported missed, in grace
+    misses_in_row: int = 0  # missed dose moments since the last dose taken
+    kitchen_today: int = 0  # kitchen motion and fridge openings
+    robot_texts: dict[str, str] = field(default_factory=dict)  # message id -> spoken text
+    # Opt-in answer evidence of today: deviation -> question moments ("id@scheduled_for").
+    answer_evidence: dict[str, set[str]] = field(default_factory=dict)
 
     def maybe_out(self) -> bool:
         """No sign of life has arrived since an outside door moved: the client may have left."""
@@ -129,16 +140,25 @@ class Engine:
         """Feed one event or status change; returns timers that came due first, then its own."""
         wheel = self._wheels.setdefault(item.home_id, TimerWheel())
         out: list[AlertDecision] = []
-        wm = item.ts - self._lateness
         prev = self._watermark.get(item.home_id)
+        if isinstance(item, StatusChange):
+            # A status carries the hub's receive time, not the device's clock: it never moves
+            # the home's event time (a device replaying its past would otherwise jump the
+            # home to today and fire every timer in between). It counts at the home's
+            # current event time; an "online" before any event says nothing yet.
+            if prev is None:
+                if item.state == "online":
+                    return out
+            elif item.ts > prev:
+                item = replace(item, at=prev)
+            state = self._state(item, wheel)
+            return self._on_status(state, wheel, item)
+        wm = item.ts - self._lateness
         if prev is None or wm > prev:
             self._watermark[item.home_id] = wm
             out.extend(self._fire_due(wheel, wm, inclusive=False))
         state = self._state(item, wheel)
-        if isinstance(item, StatusChange):
-            out.extend(self._on_status(state, wheel, item))
-        else:
-            out.extend(self._on_event(state, wheel, item))
+        out.extend(self._on_event(state, wheel, item))
         return out
 
     def advance(self, now: datetime) -> list[AlertDecision]:
@@ -235,11 +255,21 @@ class Engine:
 
     def _bed(self, st: ClientState) -> str | None:
         """The bed's state, or None when there is no working bed sensor."""
-        return st.bed if self._alive(st, Kind.OCCUPANCY, "bed") else None
+        return st.bed if self._readable(st, "bed") else None
 
     def _chair(self, st: ClientState) -> str | None:
         """The chair's state, or None when there is no working chair sensor."""
-        return st.chair if self._alive(st, Kind.OCCUPANCY, "chair") else None
+        return st.chair if self._readable(st, "chair") else None
+
+    def _readable(self, st: ClientState, place: str) -> bool:
+        """A working occupancy sensor at `place` whose last message could be read."""
+        found = False
+        for d in st.devices.values():
+            if d.kind is Kind.OCCUPANCY and d.role == place:
+                if d.offline or d.unreadable:
+                    return False
+                found = True
+        return found
 
     # --- the day ---------------------------------------------------------------------------
 
@@ -250,6 +280,8 @@ class Engine:
         st.wake_candidate = None
         st.fridge_today = 0
         st.activity_today = 0
+        st.kitchen_today = 0
+        st.answer_evidence = {}
         st.degraded_today = {k for k, d in st.devices.items() if d.offline}
         plan = st.plan
         usual = plan.t("usual_wake")
@@ -288,6 +320,8 @@ class Engine:
             return self._fire_night_end(st, t.due)
         if name.startswith("dose:"):
             return self._fire_dose(st, wheel, name[5:], t.due)
+        if name.startswith("late:"):
+            return self._fire_late(st, name[5:], t.due)
         if name.startswith("offline:"):
             return self._fire_offline(st, name[8:], t.due)
         raise AssertionError(f"unknown timer {name}")  # pragma: no cover
@@ -300,6 +334,14 @@ class Engine:
         dev = st.devices[s.device_id]
         if s.state == "online":
             self._seen(st, wheel, s.device_id, s.ts)
+            return []
+        if s.state == "unreadable":
+            # A lost bed 'occupied' must not make a sleeper look still on the floor: until
+            # the sensor speaks readably again, the bed is as good as no bed sensor.
+            self._seen(st, wheel, s.device_id, s.ts)
+            if dev.kind is Kind.OCCUPANCY:
+                dev.unreadable = True
+                self._arm_still(st, wheel)
             return []
         dev.offline = True
         st.degraded_today.add(s.device_id)
@@ -359,6 +401,9 @@ class Engine:
             key = _dose_key(data)
             st.doses_pending.pop(key, None)
             wheel.cancel(st.client_id, f"dose:{key}")
+            if st.doses_late.pop(key, None) is not None:
+                wheel.cancel(st.client_id, f"late:{key}")  # taken within the late grace
+            st.misses_in_row = 0
             return self._activity(st, wheel, e.ts, "dispenser")
         if typ == "dose.missed":
             return self._on_dose_missed(st, wheel, data, e.ts)
@@ -370,7 +415,14 @@ class Engine:
             return self._on_contact(st, wheel, e.ts, dev.role, str(data["state"]))
         if typ == "occupancy":
             dev.role = str(data["place"])
+            dev.unreadable = False
             return self._on_occupancy(st, wheel, e.ts, dev.role, str(data["state"]))
+        if typ == "message.spoken":
+            st.robot_texts[str(data.get("message_id"))] = str(data.get("text", ""))
+        if typ == "question.answered" and st.plan.answer_settings:
+            early = self._on_answer(st, wheel, data, e.ts)
+            if early:
+                return early
         if typ == "question.answered" and data.get("answer") in ("yes", "no"):
             return self._activity(st, wheel, e.ts, "robot")
         return []
@@ -384,12 +436,18 @@ class Engine:
             return self._activity(st, wheel, ts, "kitchen")
         out = self._activity(st, wheel, ts, door)
         if door in EXIT_DOORS:
-            if state == "open":
+            dev = next((d for d in st.devices.values() if d.role == door), None)
+            # A 'closed' with no 'open' before it (the open was lost or malformed): the
+            # door moved all the same.
+            moved = state == "open" or (dev is not None and not dev.door_open)
+            if dev is not None:
+                dev.door_open = state == "open"
+            if moved:
                 st.out_since = ts
                 st.inside_signs = 0
             plan = st.plan
             if (
-                state == "open"
+                moved
                 and st.exit_pending is None
                 and in_window(ts, plan.t("night_start"), plan.t("night_end"))
             ):
@@ -407,6 +465,7 @@ class Engine:
             st.bed = state
             if state == "occupied":
                 st.bed_since = ts
+                st.rest_strays = 0
             if state == "vacant":
                 lt = local(ts).time().replace(tzinfo=None)
                 if not st.up_today and st.plan.t("morning_from") <= lt < time(14, 0):
@@ -421,6 +480,7 @@ class Engine:
             st.chair = state
             if state == "occupied":
                 st.chair_since = ts
+                st.rest_strays = 0
         out = self._activity(st, wheel, ts, place)
         return out
 
@@ -437,8 +497,12 @@ class Engine:
             st.last_activity = ts
         st.last_place = place
         st.last_place_ts = ts
+        if place not in BED_PLACES | CHAIR_PLACES:
+            st.rest_strays += 1
         st.still_alerted = False
         st.activity_today += 1
+        if place == "kitchen":
+            st.kitchen_today += 1
         night = in_window(ts, plan.t("night_start"), plan.t("night_end"))
         if night and place not in ("bed", "chair"):
             nd = window_day(ts, plan.t("night_start"), plan.t("night_end"))
@@ -446,7 +510,9 @@ class Engine:
         # Someone moving inside after a door moved: nobody left (or they came back). A
         # sign stamped after the door suffices; earlier-stamped ones (a clock behind, or a
         # late event of someone leaving) need a second.
-        if place not in EXIT_DOORS and st.out_since is not None:
+        # The dispenser reports a dose taken 10-30 s after the pouch was fetched, often
+        # on the way out: not a sign that someone is inside.
+        if place not in EXIT_DOORS and place != "dispenser" and st.out_since is not None:
             if ts >= st.out_since:
                 st.inside_signs += 2
             elif ts >= st.out_since - STRAGGLER:
@@ -484,17 +550,31 @@ class Engine:
         key = _dose_key(data)
         st.doses_pending.pop(key, None)
         wheel.cancel(st.client_id, f"dose:{key}")
-        if key in st.doses_alerted:
+        if key in st.doses_alerted or key in st.doses_late:
             return []
+        # A pouch taken just after the window (the dispenser still hands it out) needs no
+        # call-out: wait the care plan's late grace for a dose.taken.
+        st.doses_late[key] = str(data["scheduled_for"])
+        wheel.set(st.client_id, f"late:{key}", ts + timedelta(minutes=st.plan.dose_late_grace_min))
+        return []
+
+    def _fire_late(self, st: ClientState, key: str, at: datetime) -> list[AlertDecision]:
+        sched = st.doses_late.pop(key, None)
+        if sched is None or key in st.doses_alerted:
+            return []
+        return self._missed(st, key, at, scheduled_for=sched)
+
+    def _missed(
+        self, st: ClientState, key: str, at: datetime, **detail: object
+    ) -> list[AlertDecision]:
+        """One missed dose moment. Misses in a row (no dose taken in between) repeat into
+        the client's open missed_dose alert (same client and rule) and raise its severity."""
         st.doses_alerted.add(key)
-        self._forget_old_doses(st, ts)
+        self._forget_old_doses(st, at)
+        st.misses_in_row += 1
+        sev = Severity.CRITICAL if st.misses_in_row >= 2 else Severity.HIGH
         return self._alert(
-            st,
-            Rule.MISSED_DOSE,
-            Severity.HIGH,
-            ts,
-            key,
-            scheduled_for=str(data["scheduled_for"]),
+            st, Rule.MISSED_DOSE, sev, at, key, misses_in_row=st.misses_in_row, **detail
         )
 
     def _fire_dose(
@@ -511,9 +591,7 @@ class Engine:
             wheel.set(st.client_id, f"dose:{key}", at + OFFLINE_CONFIRM)
             return []
         st.doses_pending.pop(key, None)
-        st.doses_alerted.add(key)
-        self._forget_old_doses(st, at)
-        return self._alert(st, Rule.MISSED_DOSE, Severity.HIGH, at, key, reason="no report")
+        return self._missed(st, key, at, reason="no report")
 
     def _forget_old_doses(self, st: ClientState, now: datetime) -> None:
         """Alerted dose moments older than two days can no longer repeat: drop them."""
@@ -551,12 +629,20 @@ class Engine:
                 st.last_place_ts is not None and st.last_place_ts <= since
             ):
                 return True
+            # One sign from elsewhere stamped just after sitting down is a straggler
+            # (reordered, or a clock ahead): it takes a second one, or a later one.
+            if (
+                st.rest_strays <= 1
+                and st.last_place_ts is not None
+                and st.last_place_ts <= since + STRAGGLER
+            ):
+                return True
         return False
 
     def _still_limit(self, st: ClientState, place: str) -> timedelta | None:
         """How long stillness at `place` may last before a fall alert; None if normal there."""
         plan = st.plan
-        if place == "bedroom" and self._bed(st) is None:
+        if place in BED_PLACES and self._bed(st) is None:
             return None  # no working bed sensor: lying still in the bedroom is sleeping
         if place in ("bathroom",):
             # Baths are long and quiet: the plan's bathroom maximum is never shortened.
@@ -592,16 +678,25 @@ class Engine:
         else:
             wheel.set(st.client_id, "fall", st.last_activity + limit)
 
+    @staticmethod
+    def _silent(dev: DeviceState, at: datetime) -> bool:
+        """Two heartbeats missed: the device may be gone without a Last Will yet (hung,
+        or the broker has not noticed), so its silence is no evidence of stillness."""
+        if dev.last_seen is None:
+            return False
+        beat = timedelta(seconds=KINDS[dev.kind].heartbeat_s)
+        return at - dev.last_seen > 2 * beat + HEARTBEAT_SLACK
+
     def _fire_fall(self, st: ClientState, at: datetime) -> list[AlertDecision]:
         if st.still_alerted or self._resting(st) or st.maybe_out():
             return []
         if any(
-            d.offline
+            d.offline or self._silent(d, at)
             for d in st.devices.values()
             if d.kind is Kind.MOTION or (d.kind is Kind.DOOR and d.role in EXIT_DOORS)
         ):
-            # A dead PIR makes anyone look still, a dead door contact hides going out:
-            # the device-offline alert is the one to act on.
+            # A dead or silent PIR makes anyone look still, a dead door contact hides going
+            # out: the device-offline alert is the one to act on.
             return []
         st.still_alerted = True
         st.fall_alerted_at = at
@@ -629,6 +724,8 @@ class Engine:
         return self._alert(st, Rule.NOT_UP, Severity.HIGH, at)
 
     def _fire_meal(self, st: ClientState, at: datetime) -> list[AlertDecision]:
+        if by_answers := self._meal_by_answers(st, at):
+            return by_answers
         fridge_ids = {k for k, d in st.devices.items() if d.role == "fridge"}
         if not fridge_ids or fridge_ids & st.degraded_today:
             return []  # no working fridge contact today: no verdict
@@ -656,3 +753,47 @@ class Engine:
             out = self._alert(st, Rule.NIGHT_RESTLESS, Severity.LOW, at, night_activity=count)
         st.baseline.night_activity.add(nd, float(count))
         return out
+
+    # --- robot answers as evidence (opt-in, care plan answer_settings) ---------------------
+
+    def _on_answer(
+        self, st: ClientState, wheel: TimerWheel, data: dict[str, object], ts: datetime
+    ) -> list[AlertDecision]:
+        """Record a robot answer as evidence; enough unanswered morning questions = not up."""
+        mid = str(data.get("message_id"))
+        answer = data.get("answer")
+        try:
+            sched = _aware(data["scheduled_for"])
+        except (KeyError, ValueError):
+            return []
+        if local(sched).date() != st.day:
+            return []  # a late answer about yesterday's moment
+        key = f"{mid}@{sched.astimezone(UTC).isoformat()}"
+        text = st.robot_texts.get(mid, "").strip().casefold()
+        for rule in st.plan.answer_settings:
+            if rule.question != mid and rule.question.strip().casefold() != text:
+                continue
+            evidence = st.answer_evidence.setdefault(rule.supports, set())
+            if (answer == "no" and rule.on_no) or (answer == "no_answer" and rule.on_no_answer):
+                evidence.add(key)
+            elif answer in ("yes", "no"):
+                evidence.discard(key)  # answered on a repeat: the earlier silence is void
+        unanswered = len(st.answer_evidence.get(Rule.NOT_UP.value, ()))
+        awake_by = local(ts).time().replace(tzinfo=None) >= st.plan.t("usual_wake")
+        pending = wheel.armed(st.client_id, "not_up")  # before today's deadline
+        if unanswered >= NOT_UP_ANSWERS and awake_by and pending and not st.up_today:
+            out = self._fire_not_up(st, wheel, ts)
+            if out:
+                wheel.cancel(st.client_id, "not_up")  # raised early: the deadline stays quiet
+            return out
+        return []
+
+    def _meal_by_answers(self, st: ClientState, at: datetime) -> list[AlertDecision]:
+        """Meal questions not answered "yes" and no kitchen activity all day: not eating."""
+        questions = sorted(st.answer_evidence.get(Rule.NOT_EATING.value, ()))
+        home = st.activity_today >= 10
+        if not questions or st.kitchen_today > 0 or not home:
+            return []
+        return self._alert(
+            st, Rule.NOT_EATING, Severity.MEDIUM, at, robot_questions=len(questions), kitchen=0
+        )

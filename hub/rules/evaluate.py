@@ -19,6 +19,12 @@ SCORED = ("fall", "night_exit", "not_up", "not_eating", "missed_dose", "device_o
 PRE_SLACK = timedelta(minutes=15)
 POST_SLACK = timedelta(minutes=30)
 OPEN_END = timedelta(hours=6)
+# The alert lifecycle (issue 4): while an alert is open, a repeat of the same (client, rule)
+# updates it (count, last seen) instead of calling someone out again. Replay has no care
+# team, so scoring assumes the team resolves an alert this long after its last update; a
+# decision of the same (client, rule) within it is a repeat, not a new call-out. The same
+# model counts the smart and the naive rule set.
+HOLD = timedelta(minutes=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +97,9 @@ class TypeScore:
 
     incidents: int = 0
     detected: int = 0
-    alerts: int = 0
+    alerts: int = 0  # call-outs: alerts the lifecycle opens
     true_alerts: int = 0
+    decisions: int = 0  # every raise, repeats into an open alert included
     latencies_s: list[float] = field(default_factory=list)
 
     @property
@@ -102,7 +109,7 @@ class TypeScore:
 
     @property
     def precision(self) -> float:
-        """Share of alerts that point at a real incident."""
+        """Share of call-outs (opened alerts) that point at a real incident."""
         return self.true_alerts / self.alerts if self.alerts else math.nan
 
     def latency_min(self, q: float) -> float:
@@ -136,8 +143,21 @@ class Score:
         return n / self.home_days if self.home_days else math.nan
 
 
-def score(truth: list[Incident], alerts: list[ScoredAlert], *, homes: int, days: float) -> Score:
-    """Match alerts to incidents of the same type and client; see the module constants."""
+def score(
+    truth: list[Incident],
+    alerts: list[ScoredAlert],
+    *,
+    homes: int,
+    days: float,
+    hold: timedelta = HOLD,
+) -> Score:
+    """Match alerts to incidents of the same type and client; see the module constants.
+
+    Decisions are first grouped into lifecycle alerts per (client, rule): a decision
+    within `hold` of the previous one of its alert is a repeat. Precision counts alerts
+    (call-outs) that match an incident with any of their decisions; recall and latency
+    use every decision, since a repeat updates the open alert the team is looking at.
+    """
     incidents: dict[tuple[str, str], list[Incident]] = defaultdict(list)
     lookalikes: dict[str, list[Incident]] = defaultdict(list)
     for inc in truth:
@@ -151,30 +171,46 @@ def score(truth: list[Incident], alerts: list[ScoredAlert], *, homes: int, days:
     first_alert: dict[Incident, datetime] = {}
     unscored: dict[str, int] = defaultdict(int)
     on_look: dict[str, int] = defaultdict(int)
-    for a in sorted(alerts, key=lambda x: x.raised_at):
-        if a.rule not in by_type:
-            unscored[a.rule] += 1
-            continue
-        ts = by_type[a.rule]
-        ts.alerts += 1
-        hit = False
-        for inc in incidents.get((a.client_id, a.rule), []):
-            if inc.start - PRE_SLACK <= a.raised_at <= inc.end + POST_SLACK:
-                hit = True
-                if inc not in first_alert:
-                    first_alert[inc] = a.raised_at
-        if hit:
-            ts.true_alerts += 1
+    # (client, rule) -> [last update, matched an incident, lookalike of its first decision]
+    open_: dict[tuple[str, str], list[Any]] = {}
+    closed: list[tuple[str, bool, str | None]] = []
+    for a in sorted(alerts, key=lambda x: (x.raised_at, x.client_id, x.rule)):
+        key = (a.client_id, a.rule)
+        cur = open_.get(key)
+        if cur is not None and a.raised_at - cur[0] <= hold:
+            cur[0] = max(cur[0], a.raised_at)
         else:
+            if cur is not None:
+                closed.append((a.rule, cur[1], cur[2]))
+            look = None
             for lk in lookalikes.get(a.client_id, []):
                 if lk.start - PRE_SLACK <= a.raised_at <= lk.end + POST_SLACK:
-                    on_look[str(lk.lookalike)] += 1
+                    look = str(lk.lookalike)
                     break
+            cur = open_[key] = [a.raised_at, False, look]
+        if a.rule not in by_type:
+            continue
+        by_type[a.rule].decisions += 1
+        for inc in incidents.get(key, []):
+            if inc.start - PRE_SLACK <= a.raised_at <= inc.end + POST_SLACK:
+                cur[1] = True
+                if inc not in first_alert:
+                    first_alert[inc] = a.raised_at
+    closed.extend((rule, hit, look) for (_, rule), (_, hit, look) in open_.items())
+    for rule, hit, look in closed:
+        if rule not in by_type:
+            unscored[rule] += 1
+            continue
+        by_type[rule].alerts += 1
+        if hit:
+            by_type[rule].true_alerts += 1
+        elif look is not None:
+            on_look[look] += 1
     for inc, at in first_alert.items():
         ts = by_type[inc.type]
         ts.detected += 1
         ts.latencies_s.append(max(0.0, (at - inc.start).total_seconds()))
-    return Score(by_type, dict(unscored), dict(on_look), len(alerts), homes * days)
+    return Score(by_type, dict(unscored), dict(on_look), len(closed), homes * days)
 
 
 def _f(x: float, fmt: str = "{:.3f}") -> str:
@@ -184,20 +220,24 @@ def _f(x: float, fmt: str = "{:.3f}") -> str:
 def format_report(smart: Score, naive: Score | None) -> str:
     """The evaluation table as text."""
     lines = [
-        f"{'type':<15}{'incid':>6}{'found':>6}{'alerts':>7}{'prec':>7}{'recall':>7}"
-        f"{'lat50m':>8}{'lat95m':>8}"
-        + (f" | {'naive':>6}{'prec':>7}{'recall':>7}" if naive else "")
+        f"{'type':<15}{'incid':>6}{'found':>6}{'alerts':>7}{'decis':>6}{'/h/d':>7}{'prec':>7}"
+        f"{'recall':>7}{'lat50m':>8}{'lat95m':>8}"
+        + (f" | {'naive':>6}{'decis':>6}{'/h/d':>7}{'prec':>7}{'recall':>7}" if naive else "")
     ]
     for typ in sorted(smart.by_type):
         s = smart.by_type[typ]
         row = (
-            f"{typ:<15}{s.incidents:>6}{s.detected:>6}{s.alerts:>7}{_f(s.precision):>7}"
+            f"{typ:<15}{s.incidents:>6}{s.detected:>6}{s.alerts:>7}{s.decisions:>6}"
+            f"{_f(smart.per_home_day(s.alerts)):>7}{_f(s.precision):>7}"
             f"{_f(s.recall):>7}{_f(s.latency_min(0.5), '{:.1f}'):>8}"
             f"{_f(s.latency_min(0.95), '{:.1f}'):>8}"
         )
         if naive:
             n = naive.by_type.get(typ, TypeScore())
-            row += f" | {n.alerts:>6}{_f(n.precision):>7}{_f(n.recall):>7}"
+            row += (
+                f" | {n.alerts:>6}{n.decisions:>6}{_f(naive.per_home_day(n.alerts)):>7}"
+                f"{_f(n.precision):>7}{_f(n.recall):>7}"
+            )
         lines.append(row)
     lines.append(
         f"overall precision {_f(smart.precision)}; scored alerts {smart.scored_alerts} "

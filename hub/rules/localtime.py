@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 CARE_TZ = ZoneInfo("Europe/Amsterdam")
 
 
+@lru_cache(maxsize=1024)
 def parse_hhmm(value: str) -> time:
-    """'23:00' -> time(23, 0)."""
+    """'23:00' -> time(23, 0) (cached: care plans ask for the same few times per event)."""
     hh, mm = value.split(":")
     return time(int(hh), int(mm))
 
 
+# The last conversion, keyed by the instant object itself: the rules convert the same
+# event time several times in a row. One tuple, swapped atomically, so threads are safe.
+_last_local: tuple[datetime, datetime] | None = None
+
+
 def local(ts: datetime) -> datetime:
     """The Amsterdam wall-clock reading of an aware instant."""
-    return ts.astimezone(CARE_TZ)
+    global _last_local
+    last = _last_local
+    if last is not None and last[0] is ts:
+        return last[1]
+    lt = ts.astimezone(CARE_TZ)
+    _last_local = (ts, lt)
+    return lt
 
 
 def at_local(day: date, wall: time) -> datetime:

@@ -50,32 +50,34 @@ class EngineEvent:
     device_id: str
     kind: Kind
     envelope: Envelope
+    # Event time (the device's clock), in UTC, computed once: the rules read it many
+    # times per event. UTC because Python compares two datetimes sharing a tzinfo object
+    # by wall clock, which is wrong across a DST change.
+    ts: datetime = field(init=False, repr=False, compare=False)
 
-    @property
-    def ts(self) -> datetime:
-        """Event time (the device's clock), in UTC.
-
-        UTC because Python compares two datetimes sharing a tzinfo object by wall clock,
-        which is wrong across a DST change.
-        """
-        return self.envelope.ts.astimezone(UTC)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", self.envelope.ts.astimezone(UTC))
 
 
 @dataclass(frozen=True, slots=True)
 class StatusChange:
-    """A device's retained online/offline status (offline is its MQTT Last Will)."""
+    """A device's retained online/offline status (offline is its MQTT Last Will).
+
+    "unreadable": the device sent a message the hub could not parse (dead-lettered); what
+    it said is lost, so the state it reports (a bed's occupancy) is unknown until its next
+    readable event.
+    """
 
     home_id: str
     client_id: str
     device_id: str
     kind: Kind
-    state: Literal["online", "offline"]
+    state: Literal["online", "offline", "unreadable"]
     at: datetime
+    ts: datetime = field(init=False, repr=False, compare=False)  # `at` in UTC
 
-    @property
-    def ts(self) -> datetime:
-        """When the status was observed, in UTC."""
-        return self.at.astimezone(UTC)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", self.at.astimezone(UTC))
 
 
 EngineInput = EngineEvent | StatusChange

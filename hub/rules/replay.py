@@ -92,12 +92,12 @@ def plans_from_manifest(homes: list[dict[str, Any]]) -> dict[str, CarePlan]:
 
 def parse_line(obj: dict[str, Any]) -> EngineInput | None:
     """One log record as engine input; None for records the hub would dead-letter."""
-    if obj.get("malformed"):
-        return None
     try:
         home_id = str(obj["home_id"])
         client_id = str(obj["client_id"])
         kind = Kind(obj["kind"])
+        if obj.get("malformed"):
+            return None  # see read_log: an unreadable message of a known device
         if "status" in obj:
             device_id = parse(str(obj["topic"])).device_id
             at = datetime.fromisoformat(str(obj["at"]))
@@ -110,9 +110,28 @@ def parse_line(obj: dict[str, Any]) -> EngineInput | None:
     return EngineEvent(home_id, client_id, env.device_id, kind, env)
 
 
+def _unreadable(obj: dict[str, Any], last_ts: dict[str, datetime]) -> StatusChange | None:
+    """A dead-lettered message of a known device: its content is lost, not that it spoke.
+
+    Stamped with the home's latest event time read so far (it carries no readable time).
+    """
+    try:
+        home_id = str(obj["home_id"])
+        at = last_ts.get(home_id)
+        if at is None or not obj.get("malformed"):
+            return None
+        device_id = parse(str(obj["topic"])).device_id
+        return StatusChange(
+            home_id, str(obj["client_id"]), device_id, Kind(obj["kind"]), "unreadable", at
+        )
+    except (KeyError, ValueError, TypeError, TopicError):
+        return None
+
+
 def read_log(lines: Iterable[str], stats: ReplayStats) -> Iterator[EngineInput]:
     """Engine inputs of a JSONL log, skipping malformed records and duplicate event ids."""
     seen: set[str] = set()
+    last_ts: dict[str, datetime] = {}  # per home: the latest event time read so far
     for line in lines:
         if not line.strip():
             continue
@@ -125,6 +144,10 @@ def read_log(lines: Iterable[str], stats: ReplayStats) -> Iterator[EngineInput]:
         item = parse_line(obj) if isinstance(obj, dict) else None
         if item is None:
             stats.malformed += 1
+            bad = _unreadable(obj, last_ts) if isinstance(obj, dict) else None
+            if bad is not None:
+                stats.statuses += 1
+                yield bad
             continue
         if isinstance(item, EngineEvent):
             if item.envelope.id in seen:
@@ -134,6 +157,7 @@ def read_log(lines: Iterable[str], stats: ReplayStats) -> Iterator[EngineInput]:
             stats.events += 1
         else:
             stats.statuses += 1
+        last_ts[item.home_id] = max(item.ts, last_ts.get(item.home_id, item.ts))
         stats.homes.add(item.home_id)
         stats.start = item.ts if stats.start is None else min(stats.start, item.ts)
         stats.end = item.ts if stats.end is None else max(stats.end, item.ts)
@@ -172,16 +196,31 @@ def run(
     homes: list[dict[str, Any]] | None = None,
 ) -> list[AlertDecision]:
     """Drive a rule set over a log and flush its timers at the log's end."""
-    out: list[AlertDecision] = []
-    registered = not homes or not isinstance(ruleset, Engine)
+    return run_many(lines, [ruleset], stats, homes=homes)[0]
+
+
+def run_many(
+    lines: Iterable[str],
+    rulesets: list[RuleSet],
+    stats: ReplayStats,
+    *,
+    homes: list[dict[str, Any]] | None = None,
+) -> list[list[AlertDecision]]:
+    """Drive several rule sets over one pass of a log (parsed once); alerts per rule set."""
+    outs: list[list[AlertDecision]] = [[] for _ in rulesets]
+    registered = not homes
     for item in read_log(lines, stats):
-        if not registered and isinstance(ruleset, Engine) and homes:
-            register_devices(ruleset, homes, item.ts)
+        if not registered and homes:
+            for rs in rulesets:
+                if isinstance(rs, Engine):
+                    register_devices(rs, homes, item.ts)
             registered = True
-        out.extend(ruleset.process(item))
+        for out, rs in zip(outs, rulesets, strict=True):
+            out.extend(rs.process(item))
     if stats.end is not None:
-        out.extend(ruleset.advance(stats.end))
-    return out
+        for out, rs in zip(outs, rulesets, strict=True):
+            out.extend(rs.advance(stats.end))
+    return outs
 
 
 def smart(plans: dict[str, CarePlan]) -> Engine:
@@ -189,9 +228,9 @@ def smart(plans: dict[str, CarePlan]) -> Engine:
     return Engine(plan_for=_plan_lookup(plans))
 
 
-def naive(plans: dict[str, CarePlan]) -> NaiveEngine:
-    """The naive rule set with the same care plans."""
-    return NaiveEngine(plan_for=_plan_lookup(plans))
+def naive(plans: dict[str, CarePlan], **variant: Any) -> NaiveEngine:
+    """The naive rule set with the same care plans (`variant`: NaiveEngine's options)."""
+    return NaiveEngine(plan_for=_plan_lookup(plans), **variant)
 
 
 def _plan_lookup(plans: dict[str, CarePlan]) -> Callable[[str], CarePlan]:

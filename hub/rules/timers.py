@@ -19,28 +19,48 @@ class Timer(NamedTuple):
 
 @dataclass
 class TimerWheel:
-    """Timers of one home, ordered by (due, creation order)."""
+    """Timers of one home, ordered by (due, creation order).
+
+    Re-arming a timer later than its entry already in the heap pushes nothing: that entry
+    (the key's anchor) stands in, and when it comes due the current arming is pushed with
+    its own (due, creation order). Live timers therefore fire in exactly the order of an
+    eager push, while the rules may re-arm a timer on every event cheaply.
+    """
 
     heap: list[Timer] = field(default_factory=list)
     current: dict[tuple[str, str], int] = field(default_factory=dict)
+    _due: dict[tuple[str, str], datetime] = field(default_factory=dict)  # of the current arming
+    _anchor: dict[tuple[str, str], Timer] = field(default_factory=dict)  # earliest heap entry
     _seq: int = 0
 
     def set(self, client_id: str, name: str, due: datetime) -> None:
         """Arm (or re-arm) timer `name` of a client; an earlier arming is cancelled."""
         self._seq += 1
-        self.current[(client_id, name)] = self._seq
-        heapq.heappush(self.heap, Timer(due, self._seq, client_id, name))
+        key = (client_id, name)
+        self.current[key] = self._seq
+        self._due[key] = due
+        anchor = self._anchor.get(key)
+        if anchor is not None and anchor.due <= due:
+            return  # the anchor comes due first and pushes this arming then
+        timer = Timer(due, self._seq, client_id, name)
+        self._anchor[key] = timer
+        heapq.heappush(self.heap, timer)
         if len(self.heap) > 64 and len(self.heap) > 4 * len(self.current):
             self._compact()
 
     def _compact(self) -> None:
-        """Drop cancelled entries (re-armed timers leave one behind each time)."""
-        self.heap = [t for t in self.heap if self.current.get((t.client_id, t.name)) == t.seq]
+        """Drop entries that stand for nothing (replaced by an earlier one, or cancelled)."""
+        anchors = self._anchor
+        live = self.current
+        for key in [k for k in anchors if k not in live]:
+            del anchors[key]
+        self.heap = [t for t in self.heap if anchors.get((t.client_id, t.name)) is t]
         heapq.heapify(self.heap)
 
     def cancel(self, client_id: str, name: str) -> None:
         """Disarm a timer (its heap entry is skipped when it comes due)."""
         self.current.pop((client_id, name), None)
+        self._due.pop((client_id, name), None)
 
     def armed(self, client_id: str, name: str) -> bool:
         """True when the timer is armed."""
@@ -55,7 +75,19 @@ class TimerWheel:
                 return None
             heapq.heappop(heap)
             key = (top.client_id, top.name)
-            if self.current.get(key) == top.seq:
+            if self._anchor.get(key) is not top:
+                continue  # superseded by an earlier anchor
+            seq = self.current.get(key)
+            if seq == top.seq:
                 del self.current[key]
+                del self._due[key]
+                del self._anchor[key]
                 return top
+            if seq is None:
+                del self._anchor[key]  # cancelled
+                continue
+            # Re-armed later: push the current arming as an eager set would have.
+            later = Timer(self._due[key], seq, top.client_id, top.name)
+            self._anchor[key] = later
+            heapq.heappush(heap, later)
         return None

@@ -260,12 +260,54 @@ def test_score_precision_recall_latency() -> None:
     )
     s = ev.score(truth, alerts, homes=1, days=1.0)
     fall = s.by_type["fall"]
-    assert (fall.incidents, fall.detected, fall.alerts, fall.true_alerts) == (2, 1, 3, 2)
+    # 10:40 repeats into the alert opened at 10:20 (open: not a second call-out).
+    assert (fall.incidents, fall.detected, fall.alerts, fall.decisions) == (2, 1, 2, 3)
+    assert fall.true_alerts == 1
+    assert fall.precision == 0.5
     assert fall.recall == 0.5
     assert fall.latency_min(0.5) == 20.0
     assert s.unscored == {"battery_low": 1}
     assert s.on_lookalikes == {"long_bath": 1}
-    assert s.per_home_day(s.scored_alerts) == 3.0
+    assert s.per_home_day(s.scored_alerts) == 2.0
+
+
+def _scored(rows: list[tuple[str, str, str]]) -> list[ev.ScoredAlert]:
+    return ev.read_alerts(
+        json.dumps({"home_id": "h", "client_id": c, "rule": r, "raised_at": t}) for c, r, t in rows
+    )
+
+
+def test_lifecycle_counting_repeats_within_the_hold_are_one_call_out() -> None:
+    rows = [
+        ("c", "night_exit", _t(1, 0)),
+        ("c", "night_exit", _t(1, 50)),  # within an hour of the last update: repeat
+        ("c", "night_exit", _t(2, 45)),  # chained: still open
+        ("c", "night_exit", _t(4, 0)),  # more than the hold later: a new alert
+        ("d", "night_exit", _t(1, 10)),  # another client: its own alert
+        ("c", "fall", _t(1, 5)),  # another rule: its own alert
+    ]
+    s = ev.score([], _scored(rows), homes=1, days=1.0)
+    assert s.by_type["night_exit"].alerts == 3
+    assert s.by_type["night_exit"].decisions == 5
+    assert s.by_type["fall"].alerts == 1
+    assert s.alerts_total == 4
+    short = ev.score([], _scored(rows), homes=1, days=1.0, hold=timedelta(minutes=30))
+    assert short.by_type["night_exit"].alerts == 5
+
+
+def test_a_repeat_into_an_open_alert_detects_the_incident_it_points_at() -> None:
+    truth = ev.read_truth(
+        [
+            json.dumps(
+                {"home_id": "h", "client_id": "c", "type": "missed_dose", "start": _t(t), "end": e}
+            )
+            for t, e in ((8, _t(8, 45)), (9, _t(9, 45)))
+        ]
+    )
+    rows = [("c", "missed_dose", _t(8, 48)), ("c", "missed_dose", _t(9, 48))]
+    s = ev.score(truth, _scored(rows), homes=1, days=1.0)
+    md = s.by_type["missed_dose"]
+    assert (md.alerts, md.true_alerts, md.detected, md.recall) == (1, 1, 2, 1.0)
 
 
 def test_cli_replay_then_evaluate(tmp_path: Path) -> None:
@@ -300,3 +342,51 @@ def test_cli_replay_then_evaluate(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "night_exit" in res.output
     assert "reduction" in res.output
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["c", "d"]),
+            st.sampled_from(["fall", "night_exit", "battery_low"]),
+            st.integers(min_value=0, max_value=24 * 60),
+        ),
+        max_size=30,
+    ),
+    st.integers(min_value=0, max_value=300),
+)
+def test_lifecycle_counting_never_counts_more_alerts_for_a_longer_hold(
+    rows: list[tuple[str, str, int]], hold_min: int
+) -> None:
+    base = datetime(2026, 1, 14, tzinfo=UTC)
+    alerts = [ev.ScoredAlert("h", c, r, base + timedelta(minutes=m)) for c, r, m in rows]
+    short = ev.score([], alerts, homes=1, days=1.0, hold=timedelta(minutes=hold_min))
+    longer = ev.score([], alerts, homes=1, days=1.0, hold=timedelta(minutes=hold_min + 30))
+    assert longer.alerts_total <= short.alerts_total <= len(alerts)
+    assert sum(t.decisions for t in short.by_type.values()) == sum(
+        1 for _, r, _ in rows if r != "battery_low"
+    )
+    # at least one alert per (client, rule) that raised anything
+    assert longer.alerts_total >= len({(c, r) for c, r, _ in rows})
+
+
+def test_a_malformed_line_of_a_known_device_reaches_the_engine_as_unreadable() -> None:
+    t = ams(2026, 1, 14, 22, 0)
+    good = _line(motion(t, "bedroom"))
+    bad = json.dumps(
+        {
+            "home_id": HOME,
+            "client_id": CLIENT,
+            "kind": "occupancy",
+            "topic": json.loads(_line(occ(t, "bed", "occupied")))["topic"],
+            "raw": "ERR sensor fault 0x1f",
+            "malformed": True,
+        }
+    )
+    stats = ReplayStats()
+    items = list(read_log([bad, good, bad], stats))
+    assert stats.malformed == 2
+    # the first has no time yet (nothing read in that home), the second takes the latest
+    assert [type(i).__name__ for i in items] == ["EngineEvent", "StatusChange"]
+    assert getattr(items[1], "state", None) == "unreadable"
+    assert items[1].ts == t.astimezone(UTC)
