@@ -12,6 +12,10 @@ from hub.store.base import Base, JSONType
 
 STATUSES = ("open", "acknowledged", "resolved")
 OUTCOMES = ("real_incident", "false_alarm", "no_action_needed")
+# Rules about medication: never told to family, not even as a colour (hub.family).
+MEDICATION_RULES = frozenset(
+    {"missed_dose", "medication_overdue", "check_missing", "check_rejected"}
+)
 
 
 class Alert(Base):
@@ -85,3 +89,17 @@ class EscalationStep(Base):
     level: Mapped[int] = mapped_column(Integer)
     after_min: Mapped[int] = mapped_column(Integer)  # minutes after the previous step
     target: Mapped[str] = mapped_column(String(128))  # a person, role or team to call
+
+
+class AlertSourceKey(Base):
+    """A happening outside the rule engine that already raised (or repeated) an alert.
+
+    eTRS reports an overdue moment on every check; the key (rule + the eTRS dedup key)
+    makes it raise once, across restarts and hub workers, even after the alert is resolved.
+    """
+
+    __tablename__ = "alert_source_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    created_at: Mapped[datetime]

@@ -1,9 +1,14 @@
 """HTTP API of alerts: list/filter, acknowledge, resolve, snooze, and an SSE change stream.
 
-The application supplies the database session and the acting user by overriding the
-`get_session` and `get_actor` dependencies below (app.dependency_overrides). The session
+The application supplies the database session, the acting user and her scope by
+overriding the `get_session`, `get_actor` and `get_scope` dependencies below
+(app.dependency_overrides; the hub uses hub.alerts.scope.user_scope). The session
 dependency is the unit of work: it commits after the handler returns; handlers never
 commit, and changes reach the stream only after that commit.
+
+Scope: a user sees only the alerts of the clients of her teams, and members of a night
+team, during the night hours, the alerts routed to their night team; any other alert is
+answered 404, left out of the list and not sent on the stream. Reads are access-logged.
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
+from hub import audit
 from hub.alerts import service as svc
 from hub.alerts.broadcast import broadcaster
+from hub.alerts.models import Alert
 from hub.alerts.schemas import AlertOut, ResolveIn, SnoozeIn, Status, TransitionOut
+from hub.alerts.scope import AlertScope
+from hub.auth.deps import request_source
 
 KEEPALIVE_S = 15.0
 
@@ -36,8 +45,15 @@ def get_actor(request: Request) -> str:
     raise HTTPException(status_code=401, detail="not authenticated")
 
 
+def get_scope(request: Request) -> AlertScope:
+    """Which alerts the user may see; the application must override this (user_scope)."""
+    raise HTTPException(status_code=401, detail="not authenticated")
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 ActorDep = Annotated[str, Depends(get_actor)]
+ScopeDep = Annotated[AlertScope, Depends(get_scope)]
+SourceDep = Annotated[str, Depends(request_source)]
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
@@ -46,10 +62,39 @@ def _not_found(exc: svc.AlertNotFound) -> HTTPException:
     return HTTPException(status_code=404, detail=f"alert {exc.args[0]} not found")
 
 
+def _visible(session: Session, scope: AlertScope, alert_id: int) -> Alert:
+    """The alert if the user may see it; 404 alike for missing and out-of-scope ones."""
+    try:
+        alert = svc.get_alert(session, alert_id=alert_id)
+    except svc.AlertNotFound as exc:
+        raise _not_found(exc) from None
+    if not scope.allows(alert):
+        raise _not_found(svc.AlertNotFound(alert_id))
+    return alert
+
+
+def _log_view(
+    session: Session, *, actor: str, source: str, action: str, object_id: str, rows: list[Alert]
+) -> None:
+    clients = sorted({a.client_id for a in rows})
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        object_type="alert",
+        object_id=object_id,
+        source=source,
+        client_id=clients[0] if len(clients) == 1 else None,
+        detail={"clients": clients, "count": len(rows)},
+    )
+
+
 @router.get("", response_model=list[AlertOut])
 def list_alerts(
     session: SessionDep,
-    _actor: ActorDep,
+    actor: ActorDep,
+    scope: ScopeDep,
+    source: SourceDep,
     status: Annotated[Status | None, Query()] = None,
     client_id: Annotated[str | None, Query(max_length=64)] = None,
     team_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -58,29 +103,41 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[AlertOut]:
-    """Alerts, newest first, filtered by status, client, team, rule or severity."""
-    rows = svc.list_alerts(
-        session,
-        status=status,
-        client_id=client_id,
-        team_id=team_id,
-        rule=rule,
-        severity=severity,
-        limit=limit,
-        offset=offset,
+    """Alerts visible to me, newest first, filtered by status, client, team, rule or severity."""
+    rows = list(
+        svc.list_alerts(
+            session,
+            status=status,
+            client_id=client_id,
+            team_id=team_id,
+            rule=rule,
+            severity=severity,
+            limit=limit,
+            offset=offset,
+            where=scope.where(),
+        )
     )
+    _log_view(session, actor=actor, source=source, action="alerts.view", object_id="*", rows=rows)
     return [AlertOut.model_validate(a) for a in rows]
 
 
 @router.get("/stream")
 async def stream(
     request: Request,
-    _actor: ActorDep,
+    scope: ScopeDep,
     team_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: one `alert` event per committed change (raise, ack, ...)."""
+    """Server-Sent Events: one `alert` event per committed change (raise, ack, ...).
+
+    Only changes of alerts the user may see are sent (checked per change against her
+    scope, which is reloaded every minute so team changes reach open dashboards). The
+    scope dependency authenticates (401 without a user) in a short session of its own,
+    so an open stream holds no database connection.
+    """
+    visible = scope
 
     async def events() -> AsyncIterator[str]:
+        nonlocal visible
         async with broadcaster.subscribe() as queue:
             yield ": connected\n\n"
             while not await request.is_disconnected():
@@ -94,6 +151,10 @@ async def stream(
                 alert = msg["alert"]
                 if team_id is not None and alert.get("team_id") != team_id:
                     continue
+                if visible.stale() and visible.reload is not None:
+                    visible = await asyncio.to_thread(visible.reload)
+                if not visible.allows(alert):
+                    continue
                 data = json.dumps(msg, separators=(",", ":"))
                 yield f"event: alert\nid: {alert['id']}-{alert['updated_at']}\ndata: {data}\n\n"
 
@@ -105,27 +166,43 @@ async def stream(
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
-def get_alert(alert_id: int, session: SessionDep, _actor: ActorDep) -> AlertOut:
+def get_alert(
+    alert_id: int, session: SessionDep, actor: ActorDep, scope: ScopeDep, source: SourceDep
+) -> AlertOut:
     """One alert."""
-    try:
-        return AlertOut.model_validate(svc.get_alert(session, alert_id=alert_id))
-    except svc.AlertNotFound as exc:
-        raise _not_found(exc) from None
+    alert = _visible(session, scope, alert_id)
+    _log_view(
+        session,
+        actor=actor,
+        source=source,
+        action="alert.view",
+        object_id=str(alert_id),
+        rows=[alert],
+    )
+    return AlertOut.model_validate(alert)
 
 
 @router.get("/{alert_id}/transitions", response_model=list[TransitionOut])
-def history(alert_id: int, session: SessionDep, _actor: ActorDep) -> list[TransitionOut]:
+def history(
+    alert_id: int, session: SessionDep, actor: ActorDep, scope: ScopeDep, source: SourceDep
+) -> list[TransitionOut]:
     """Who did what to an alert, when."""
-    try:
-        svc.get_alert(session, alert_id=alert_id)
-    except svc.AlertNotFound as exc:
-        raise _not_found(exc) from None
+    alert = _visible(session, scope, alert_id)
+    _log_view(
+        session,
+        actor=actor,
+        source=source,
+        action="alert.history.view",
+        object_id=str(alert_id),
+        rows=[alert],
+    )
     return [TransitionOut.model_validate(t) for t in svc.transitions(session, alert_id=alert_id)]
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertOut)
-def acknowledge(alert_id: int, session: SessionDep, actor: ActorDep) -> AlertOut:
+def acknowledge(alert_id: int, session: SessionDep, actor: ActorDep, scope: ScopeDep) -> AlertOut:
     """Take the alert: escalation stops."""
+    _visible(session, scope, alert_id)
     try:
         alert = svc.acknowledge(session, alert_id=alert_id, actor=actor)
     except svc.AlertNotFound as exc:
@@ -136,8 +213,11 @@ def acknowledge(alert_id: int, session: SessionDep, actor: ActorDep) -> AlertOut
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertOut)
-def resolve(alert_id: int, body: ResolveIn, session: SessionDep, actor: ActorDep) -> AlertOut:
+def resolve(
+    alert_id: int, body: ResolveIn, session: SessionDep, actor: ActorDep, scope: ScopeDep
+) -> AlertOut:
     """Close the alert with its outcome (real incident / false alarm / no action needed)."""
+    _visible(session, scope, alert_id)
     try:
         alert = svc.resolve(
             session, alert_id=alert_id, actor=actor, outcome=body.outcome, note=body.note
@@ -150,8 +230,11 @@ def resolve(alert_id: int, body: ResolveIn, session: SessionDep, actor: ActorDep
 
 
 @router.post("/{alert_id}/snooze", response_model=AlertOut)
-def snooze(alert_id: int, body: SnoozeIn, session: SessionDep, actor: ActorDep) -> AlertOut:
+def snooze(
+    alert_id: int, body: SnoozeIn, session: SessionDep, actor: ActorDep, scope: ScopeDep
+) -> AlertOut:
     """Quiet the alert until a time or for some minutes."""
+    _visible(session, scope, alert_id)
     now = datetime.now(UTC)
     if (body.until is None) == (body.minutes is None):
         raise HTTPException(status_code=422, detail="give exactly one of until, minutes")

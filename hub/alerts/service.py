@@ -13,17 +13,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, or_, select
+from sqlalchemy import ColumnElement, event, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub import audit
 from hub.alerts.broadcast import broadcaster
-from hub.alerts.models import OUTCOMES, Alert, AlertTransition, EscalationStep
+from hub.alerts.models import (
+    MEDICATION_RULES,
+    OUTCOMES,
+    Alert,
+    AlertTransition,
+    EscalationStep,
+)
 from hub.alerts.schemas import AlertOut
+from hub.family import service as family
 from hub.rules.localtime import in_window, parse_hhmm
-from hub.rules.model import SEVERITY_RANK, AlertDecision, Severity
+from hub.rules.model import SEVERITY_RANK, AlertDecision, Rule, Severity
 from hub.store.models import Client, Home, Team
+from hub.tasks import service as tasks
 
 RULES_ACTOR = "system:rules"
 SCHEDULER_ACTOR = "system:escalation"
@@ -131,6 +139,11 @@ def route(session: Session, *, client_id: str, at: datetime, routing: Routing) -
         night = session.scalar(select(Team.id).where(Team.kind == "night").order_by(Team.id))
         if night is not None:
             return night
+    return own_team(session, client_id=client_id)
+
+
+def own_team(session: Session, *, client_id: str) -> str | None:
+    """The client's own (day) team: the client's, else the home's."""
     client = session.get(Client, client_id)
     if client is None:
         return None
@@ -179,27 +192,54 @@ def raise_alert(
     routing: Routing | None = None,
 ) -> AlertChange:
     """Open an alert, or update the unresolved one of the same (client, rule)."""
+    return raise_named(
+        session,
+        client_id=decision.client_id,
+        home_id=decision.home_id,
+        rule=decision.rule.value,
+        severity=decision.severity,
+        raised_at=decision.raised_at,
+        subject=decision.subject,
+        detail=dict(decision.detail),
+        now=now,
+        routing=routing,
+    )
+
+
+def raise_named(
+    session: Session,
+    *,
+    client_id: str,
+    home_id: str | None,
+    rule: str,
+    severity: Severity,
+    raised_at: datetime,
+    subject: str | None = None,
+    detail: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    routing: Routing | None = None,
+    follow_up: FollowUp | None = None,
+) -> AlertChange:
+    """Open an alert for any rule name (the engine's or another source's, e.g. eTRS)."""
     at = _now(now)
-    key = f"{decision.client_id}:{decision.rule.value}"
+    key = f"{client_id}:{rule}"
     existing = _open_alert(session, key)
     if existing is None:
         alert = Alert(
-            client_id=decision.client_id,
-            home_id=decision.home_id,
-            rule=decision.rule.value,
-            severity=decision.severity.value,
+            client_id=client_id,
+            home_id=home_id,
+            rule=rule,
+            severity=severity.value,
             status="open",
             open_key=key,
-            subject=decision.subject,
-            detail=dict(decision.detail),
+            subject=subject,
+            detail=dict(detail or {}),
             count=1,
-            first_raised_at=decision.raised_at,
-            last_raised_at=decision.raised_at,
+            first_raised_at=raised_at,
+            last_raised_at=raised_at,
             created_at=at,
             updated_at=at,
-            team_id=route(
-                session, client_id=decision.client_id, at=at, routing=routing or Routing()
-            ),
+            team_id=route(session, client_id=client_id, at=at, routing=routing or Routing()),
             escalation_level=0,
         )
         if alert.severity in ESCALATING:
@@ -224,32 +264,120 @@ def raise_alert(
                 if existing is None:  # pragma: no cover - resolved in between; fail loudly
                     raise
         if inserted:
-            return _record(
+            change = _record(
                 session,
                 alert,
                 action="raised",
                 actor=RULES_ACTOR,
                 at=at,
                 from_status=None,
-                detail={"raised_at": decision.raised_at.isoformat(), "team_id": alert.team_id},
+                detail={
+                    "raised_at": raised_at.isoformat(),
+                    "subject": subject,
+                    "team_id": alert.team_id,
+                },
             )
+            _after_raise(
+                session,
+                alert,
+                subject=subject,
+                raised_at=raised_at,
+                at=at,
+                new=True,
+                follow_up=follow_up,
+            )
+            return change
     assert existing is not None
     prev = existing.status
     existing.count += 1
-    if decision.raised_at > existing.last_raised_at:
-        existing.last_raised_at = decision.raised_at
-    if SEVERITY_RANK[decision.severity] > SEVERITY_RANK[Severity(existing.severity)]:
-        existing.severity = decision.severity.value
+    if raised_at > existing.last_raised_at:
+        existing.last_raised_at = raised_at
+    if SEVERITY_RANK[severity] > SEVERITY_RANK[Severity(existing.severity)]:
+        existing.severity = severity.value
     existing.updated_at = at
-    return _record(
+    change = _record(
         session,
         existing,
         action="repeated",
         actor=RULES_ACTOR,
         at=at,
         from_status=prev,
-        detail={"raised_at": decision.raised_at.isoformat(), "count": existing.count},
+        detail={"raised_at": raised_at.isoformat(), "subject": subject, "count": existing.count},
     )
+    _after_raise(
+        session,
+        existing,
+        subject=subject,
+        raised_at=raised_at,
+        at=at,
+        new=False,
+        follow_up=follow_up,
+    )
+    return change
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A task the team must do because of an alert (one per dedup key)."""
+
+    kind: str
+    title: str
+    dedup_key: str
+    detail: dict[str, Any]
+    source_event_id: str | None = None
+
+
+def _follow_up_of(alert: Alert, subject: str | None) -> FollowUp | None:
+    """The follow-up an engine alert needs: a missed dispenser dose is signed off by hand."""
+    if alert.rule == Rule.MISSED_DOSE.value:
+        dose = subject or alert.last_raised_at.isoformat()
+        return FollowUp(
+            kind="dose_follow_up",
+            title="Dispenser dose not taken: contact the client, then sign off the moment",
+            dedup_key=f"missed_dose:{alert.client_id}:{dose}",
+            detail={"dose": dose},
+        )
+    return None
+
+
+def _after_raise(
+    session: Session,
+    alert: Alert,
+    *,
+    subject: str | None,
+    raised_at: datetime,
+    at: datetime,
+    new: bool,
+    follow_up: FollowUp | None,
+) -> None:
+    """What follows a raise or repeat: the team's follow-up task, the family's notification."""
+    task = follow_up or _follow_up_of(alert, subject)
+    if task is not None:
+        tasks.create_task(
+            session,
+            client_id=alert.client_id,
+            # The client's own team follows up (by day), whoever took the alert at night.
+            team_id=own_team(session, client_id=alert.client_id),
+            kind=task.kind,
+            title=task.title,
+            dedup_key=task.dedup_key,
+            actor=RULES_ACTOR,
+            detail=task.detail,
+            source_alert_id=alert.id,
+            source_event_id=task.source_event_id,
+            now=at,
+        )
+    if new and alert.rule not in MEDICATION_RULES:
+        # Family who opted in hear of it in the daytime (night-time ones wait till morning);
+        # the family module refuses medication rules too, and never gets the alert's detail.
+        family.notify_alert(
+            session,
+            client_id=alert.client_id,
+            rule=alert.rule,
+            alert_id=str(alert.id),
+            at=raised_at,
+            now=at,
+        )
 
 
 # --- human actions ----------------------------------------------------------------------
@@ -433,9 +561,12 @@ def list_alerts(
     severity: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    where: ColumnElement[bool] | None = None,
 ) -> Sequence[Alert]:
-    """Alerts, newest first, filtered."""
+    """Alerts, newest first, filtered (`where`: e.g. the user's scope, hub.alerts.scope)."""
     q = select(Alert)
+    if where is not None:
+        q = q.where(where)
     if status is not None:
         q = q.where(Alert.status == status)
     if client_id is not None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from hub.alerts.models import Alert
+from hub.alerts.models import MEDICATION_RULES, Alert
 
 
 def alerts_of_day(session: Session, client_id: str, start: datetime, end: datetime) -> list[str]:
@@ -17,6 +17,8 @@ def alerts_of_day(session: Session, client_id: str, start: datetime, end: dateti
             Alert.client_id == client_id,
             Alert.first_raised_at < end,
             Alert.last_raised_at >= start,
+            # Family never learn of medication, not even as a colour.
+            Alert.rule.not_in(sorted(MEDICATION_RULES)),
             # A false alarm the team closed should not turn a family member's day red.
             or_(Alert.outcome.is_(None), Alert.outcome != "false_alarm"),
         )

@@ -15,12 +15,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import event, select
+from sqlalchemy import event, false, select, update
 from sqlalchemy.orm import Session
 
 from devices.envelope import Envelope
 from devices.kinds import Kind
 from hub.alerts import service as alerts
+from hub.alerts.models import Alert, AlertTransition
+from hub.metrics import rule_evaluation_timer
 from hub.rules.careplan import CarePlan
 from hub.rules.engine import Engine
 from hub.rules.model import AlertDecision, EngineEvent, EngineInput, StatusChange
@@ -28,6 +30,7 @@ from hub.rules.service import get_care_plan
 from hub.store.models import Client, Device, Event
 
 _CARRY = "carehub.rules_carry"
+_CARRY_DECISIONS = "carehub.rules_carry_decisions"
 CLIENT_CACHE_S = 300.0
 
 
@@ -72,7 +75,11 @@ class RulesHook:
         self._clients: dict[str, str | None] = {}
         self._clients_at = 0.0
         self._seen: dict[str, None] = {}  # recent event ids (a retried batch repeats them)
-        self._pending: list[AlertDecision] = []
+        self._pending: list[AlertDecision] = []  # of rolled-back transactions only
+        self._carry_lock = threading.Lock()
+        # After a restart, until the first tick: timers replayed by warm_up may have fired
+        # in the previous process already; their decisions are applied once only.
+        self._recovering = False
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -115,16 +122,24 @@ class RulesHook:
     def __call__(self, session: Session, result: _Batch) -> None:
         """Ingest BatchHook: run the rules on a stored batch, inside its transaction."""
         with self._lock:
-            decisions: list[AlertDecision] = list(self._pending)
-            for item in self._inputs(session, result):
-                decisions += self.engine.process(item)
+            decisions: list[AlertDecision] = self._take_rolled_back()
+            with rule_evaluation_timer("batch"):
+                for item in self._inputs(session, result):
+                    decisions += self.engine.process(item)
             self._apply(session, decisions)
 
     def tick(self, session: Session) -> None:
         """Scheduler tick (unit of work): wall-clock timers, escalation, night hand-over."""
         now = self._clock()
+        # The database's write lock first, then the engine's: the ingest worker takes them
+        # in that order (its batch transaction, then this hook). The other order made each
+        # wait for the other until SQLite's busy timeout: a 30-s ingest stall per tick.
+        session.execute(update(Alert).where(false()).values(count=Alert.count))
         with self._lock:
-            self._apply(session, self.engine.advance(now))
+            with rule_evaluation_timer("timers"):
+                due = self.engine.advance(now)
+            self._apply(session, due)
+            self._recovering = False
         alerts.escalate_due(session, now=now)
         alerts.reroute_open(session, now=now, routing=self._routing)
 
@@ -138,14 +153,24 @@ class RulesHook:
     def _apply(self, session: Session, decisions: list[AlertDecision]) -> None:
         if not decisions:
             return
-        # Engine state cannot roll back with the transaction: keep the decisions until
-        # this transaction commits, and apply them again with the next batch if it does not.
-        self._pending = decisions
+        # Engine state cannot roll back with the transaction: a transaction that does not
+        # commit hands its decisions to the next batch (_decisions_rolled_back). Only those:
+        # decisions of a transaction still open on another thread (a tick's while a batch
+        # runs) are not this batch's to apply, or they would be applied twice.
+        if self._recovering:
+            decisions = [d for d in decisions if not _raised_before(session, d)]
+        session.info.setdefault(_CARRY_DECISIONS, []).extend(decisions)
         session.info[_CARRY] = self
         alerts.apply(session, decisions, now=self._clock(), routing=self._routing)
 
-    def _committed(self) -> None:
-        self._pending = []
+    def _take_rolled_back(self) -> list[AlertDecision]:
+        with self._carry_lock:
+            out, self._pending = self._pending, []
+        return out
+
+    def _rolled_back(self, decisions: list[AlertDecision]) -> None:
+        with self._carry_lock:
+            self._pending.extend(decisions)
 
     def warm_up(self, session: Session, *, days: int = 14) -> int:
         """Rebuild rule state from stored events (no alerts); returns how many were read."""
@@ -170,14 +195,46 @@ class RulesHook:
                 self._seen[row.id] = None
                 self.engine.process(EngineEvent(row.home_id, client, row.device_id, kind, env))
                 n += 1
-            self.engine.advance(self._clock())  # alerts of the past are not raised again
+            # No advance to the wall clock here: timers that came due while the hub was
+            # down fire on the events the broker queued meanwhile (which may cancel them:
+            # she got up at 08:55) or on the first tick; one a tick of the previous process
+            # raised already is not raised again (_recovering).
+            self._recovering = True
         return n
+
+
+def _raised_before(session: Session, decision: AlertDecision) -> bool:
+    """True when an alert transition already carries this decision (client, rule, event time
+    and subject: a timer that fired in the previous process fires again after a restart)."""
+    at = decision.raised_at.isoformat()
+    q = (
+        select(AlertTransition.detail)
+        .join(Alert, Alert.id == AlertTransition.alert_id)
+        .where(
+            Alert.client_id == decision.client_id,
+            Alert.rule == decision.rule.value,
+            AlertTransition.action.in_(("raised", "repeated")),
+        )
+    )
+    return any(
+        d.get("raised_at") == at and d.get("subject") == decision.subject
+        for d in session.scalars(q)
+    )
 
 
 @event.listens_for(Session, "after_commit")
 def _decisions_committed(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT was released; the transaction is still open
+    session.info.pop(_CARRY, None)
+    session.info.pop(_CARRY_DECISIONS, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _decisions_rolled_back(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is not None:
+        return  # a SAVEPOINT rolled back; the transaction goes on
     hook = session.info.pop(_CARRY, None)
-    if isinstance(hook, RulesHook):
-        hook._committed()
+    decisions = session.info.pop(_CARRY_DECISIONS, [])
+    if isinstance(hook, RulesHook) and decisions:
+        hook._rolled_back(decisions)

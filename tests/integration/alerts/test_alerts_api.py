@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.alerts import routes
 from hub.alerts import service as svc
 from hub.alerts.broadcast import broadcaster
+from hub.alerts.scope import EVERYTHING
 from hub.rules.model import Rule
 from hub.store.db import unit_of_work
 
@@ -36,6 +37,7 @@ def make_app(sessions: sessionmaker[Session]) -> FastAPI:
 
     app.dependency_overrides[routes.get_session] = session_dep
     app.dependency_overrides[routes.get_actor] = actor_dep
+    app.dependency_overrides[routes.get_scope] = lambda: EVERYTHING
     return app
 
 

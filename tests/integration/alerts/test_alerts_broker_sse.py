@@ -12,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 from alerts_helpers import T0
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from test_alerts_api import _free_port, make_app
 
@@ -25,7 +26,8 @@ from hub.devices import service as devices
 from hub.ingest.service import IngestConfig, IngestService
 from hub.rules.live import RulesHook
 from hub.store.db import unit_of_work
-from hub.store.models import Client, Team
+from hub.store.models import Client, Event, Team
+from hub.tasks.models import Task
 from tests.conftest import RunningBroker
 from tests.integration.mqtt_helpers import TestDevice
 
@@ -53,7 +55,10 @@ def test_missed_dose_published_to_the_broker_reaches_an_sse_client(
         client_id=f"hub-{uuid.uuid4().hex[:8]}",
         share_group=f"g{uuid.uuid4().hex[:6]}",
     )
-    ingest = IngestService(cfg, sessions, hooks=[RulesHook()])
+    # The live clock, which the test moves on past the missed dose's late grace.
+    clock = [datetime.now(UTC)]
+    rules = RulesHook(clock=lambda: clock[0])
+    ingest = IngestService(cfg, sessions, hooks=[rules])
     ingest.start()
     port = _free_port()
     server = uvicorn.Server(
@@ -74,8 +79,9 @@ def test_missed_dose_published_to_the_broker_reaches_an_sse_client(
             while broadcaster.subscribers() == 0:
                 time.sleep(0.01)
             sched = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=45)
+            event_id = f"e2e-{uuid.uuid4().hex[:12]}"
             payload = encode(
-                id=f"e2e-{uuid.uuid4().hex[:12]}",
+                id=event_id,
                 device_id=dev.id,
                 ts=datetime.now(UTC),
                 seq=1,
@@ -84,6 +90,17 @@ def test_missed_dose_published_to_the_broker_reaches_an_sse_client(
             )
             with TestDevice(broker.device_address(dev.id, pw)) as d:
                 d.publish_raw(topics.event_topic(dev.id, "dose.missed"), payload)
+            # The engine waits the care plan's late grace for a late take, then alerts.
+            deadline = time.monotonic() + 30
+            while True:
+                with unit_of_work(sessions) as s:
+                    if s.get(Event, event_id) is not None:
+                        break
+                assert time.monotonic() < deadline, "event not stored"
+                time.sleep(0.05)
+            clock[0] = datetime.now(UTC) + timedelta(minutes=10)
+            with unit_of_work(sessions) as s:
+                rules.tick(s)
             msg = None
             for line in lines:
                 if line.startswith("data: "):
@@ -93,6 +110,13 @@ def test_missed_dose_published_to_the_broker_reaches_an_sse_client(
         assert msg["action"] == "raised"
         assert (msg["alert"]["client_id"], msg["alert"]["rule"]) == ("c-e2e", "missed_dose")
         assert msg["alert"]["team_id"] == "wijk-zuid"  # no night team: the home's team
+        with unit_of_work(sessions) as s:  # and a follow-up task for the team
+            (task,) = s.scalars(select(Task).where(Task.client_id == "c-e2e")).all()
+            assert (task.kind, task.team_id, task.source_alert_id) == (
+                "dose_follow_up",
+                "wijk-zuid",
+                msg["alert"]["id"],
+            )
     finally:
         server.should_exit = True
         web.join(10)
