@@ -1,4 +1,5 @@
-"""Prometheus metrics: ingest counters and lag, queue depth, open alerts, rule evaluation time.
+"""Prometheus metrics: ingest counters and lag, queue depth, open alerts, rule evaluation time,
+and with several hubs the shard ownership of this hub.
 
 Counters already live in `IngestStats`; they are read at scrape time by a custom collector
 instead of being mirrored into prometheus-client objects, so the ingest worker pays nothing
@@ -167,6 +168,38 @@ GROUP BY query, because Prometheus calls it on every scrape (typically every 15 
 """
 
 
+# --- shards (several hubs) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShardSnapshot:
+    """This hub's part in the shard leases (docs/adr/0011-several-hubs.md)."""
+
+    configured: int
+    owned: tuple[int, ...]
+    live_hubs: int
+    acquired: int
+    lost: int
+    released: int
+    failures: int
+    rules_lag_s: float | None  # age of the newest feed row when the rules processed it
+
+
+ShardGetter = Callable[[], ShardSnapshot | None]
+_shard_source: list[ShardGetter] = []
+
+
+def set_shard_source(getter: ShardGetter | None) -> None:
+    """Register (or with None, forget) the process's shard coordinator for /metrics."""
+    _shard_source.clear()
+    if getter is not None:
+        _shard_source.append(getter)
+
+
+def _current_shards() -> ShardSnapshot | None:
+    return _shard_source[0]() if _shard_source else None
+
+
 # --- collector --------------------------------------------------------------------------------
 
 
@@ -181,8 +214,10 @@ class HubCollector(Collector):
         open_alerts: OpenAlertCounter | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shards: ShardGetter = _current_shards,
     ) -> None:
         self._ingest_getter = ingest_getter
+        self._shards = shards
         self._sessions = sessions
         self._open_alerts = open_alerts
         self._monotonic = monotonic
@@ -194,6 +229,7 @@ class HubCollector(Collector):
         with self._lock:
             yield from self._ingest_metrics()
             yield from self._alert_metrics()
+            yield from self._shard_metrics()
 
     def _ingest_metrics(self) -> Iterator[Metric]:
         source = self._ingest_getter()
@@ -262,6 +298,53 @@ class HubCollector(Collector):
         if snap.oldest_queued_at is None:
             return 0.0
         return max(0.0, (self._now() - snap.oldest_queued_at).total_seconds())
+
+    def _shard_metrics(self) -> Iterator[Metric]:
+        snap = self._shards()
+        if snap is None:
+            return  # single-hub mode: the rules run inside the ingest
+        for name, doc, value in (
+            ("carehub_shards_configured", "Shards of homes (CAREHUB_SHARDS)", snap.configured),
+            ("carehub_shards_owned", "Shards whose rules this hub runs now", len(snap.owned)),
+            (
+                "carehub_shard_live_hubs",
+                "Hubs with a live heartbeat, as this hub saw",
+                snap.live_hubs,
+            ),
+        ):
+            gauge = GaugeMetricFamily(name, doc)
+            gauge.add_metric([], value)
+            yield gauge
+        owned = GaugeMetricFamily(
+            "carehub_shard_owned", "1 for each shard this hub owns", labels=["shard"]
+        )
+        for shard in snap.owned:
+            owned.add_metric([str(shard)], 1)
+        yield owned
+        for name, doc, value in (
+            (
+                "carehub_shard_acquisitions",
+                "Shards taken over (state rebuilt from the log)",
+                snap.acquired,
+            ),
+            ("carehub_shard_losses", "Shards found taken over or expired at renewal", snap.lost),
+            ("carehub_shard_releases", "Shards handed over for the fair share", snap.released),
+            (
+                "carehub_shard_failures",
+                "Failed shard steps (database errors, rebuilds)",
+                snap.failures,
+            ),
+        ):
+            counter = CounterMetricFamily(name, doc)
+            counter.add_metric([], value)
+            yield counter
+        if snap.rules_lag_s is not None:
+            lag = GaugeMetricFamily(
+                "carehub_shard_rules_lag_seconds",
+                "Age of the newest stored events when this hub's shard rules processed them",
+            )
+            lag.add_metric([], snap.rules_lag_s)
+            yield lag
 
     def _alert_metrics(self) -> Iterator[Metric]:
         if self._open_alerts is None or self._sessions is None:

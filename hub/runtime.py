@@ -12,12 +12,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.alerts.etrs_bridge import check_overdue
 from hub.broker.dynsec import BrokerAddress, DynSecClient
 from hub.broker.embedded import BrokerError, EmbeddedBroker, wait_for_port
 from hub.ingest.service import IngestConfig, IngestService
 from hub.ingest.store import BatchHook
 from hub.rules.live import RulesHook
 from hub.settings import BrokerURL, Settings
+from hub.shards.feed import FeedHook
+from hub.shards.service import ShardConfig, ShardCoordinator
 from hub.store.db import make_engine, make_sessionmaker, unit_of_work
 from hub.store.migrate import upgrade
 
@@ -38,6 +41,7 @@ class Runtime:
     hooks: list[BatchHook] = field(default_factory=list)
     rules: RulesHook | None = None
     scheduler: BackgroundScheduler | None = None
+    shards: ShardCoordinator | None = None  # several hubs (CAREHUB_SHARDS > 0)
 
     @contextmanager
     def control(self) -> Iterator[DynSecClient]:
@@ -81,6 +85,16 @@ class Runtime:
             self.scheduler = BackgroundScheduler(timezone="UTC")
             self.scheduler.add_job(tick, "interval", seconds=30, max_instances=1, coalesce=True)
             self.scheduler.start()
+        if self.scheduler is None:
+            self.scheduler = BackgroundScheduler(timezone="UTC")
+            self.scheduler.start()
+        # Overdue eTRS moments and missing checks become alerts, each once (etrs_bridge).
+        sessions = self.sessions
+        self.scheduler.add_job(
+            lambda: check_overdue(sessions), "interval", seconds=60, max_instances=1, coalesce=True
+        )
+        if self.shards is not None:
+            self.shards.start()  # rules of the owned shards, fed from the stored events
         self.ingest.start()
         return self.ingest
 
@@ -89,6 +103,9 @@ class Runtime:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+        if self.shards is not None:
+            self.shards.stop()  # hands the owned shards over at once
+            self.shards = None
         if self.ingest is not None:
             self.ingest.stop()
             self.ingest = None
@@ -153,6 +170,30 @@ def open_runtime(
     broker, hub_addr, admin_addr = init_broker(settings, start_embedded=start_embedded)
     from hub.hooks import default_hooks
 
+    if settings.shards > 0:
+        # Several hubs: the ingest only records which shard's events it stored; the rules
+        # run in the owner of each shard (docs/adr/0011-several-hubs.md).
+        coordinator = ShardCoordinator(
+            ShardConfig(
+                shards=settings.shards,
+                hub_id=settings.hub_id or settings.hub_client_id,
+                lease_ttl_s=settings.lease_ttl_s,
+                renew_s=settings.lease_renew_s,
+                poll_s=settings.shard_poll_ms / 1000,
+                tick_s=settings.shard_tick_s,
+            ),
+            sessions,
+        )
+        return Runtime(
+            settings,
+            engine,
+            sessions,
+            hub_addr,
+            admin_addr,
+            broker,
+            hooks=[*default_hooks(), cast(BatchHook, FeedHook(settings.shards))],
+            shards=coordinator,
+        )
     rules = RulesHook()
     return Runtime(
         settings,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET_KEY = "demo-only-secret-key-change-me"  # clearly-marked demo secret
@@ -71,6 +71,31 @@ class Settings(BaseSettings):
         "unset: a plain subscription (Mosquitto 2.0 does not keep shared subscriptions "
         "across a broker restart, see docs/adr/0003)",
     )
+    shards: int = Field(
+        0,
+        ge=0,
+        le=4096,
+        description="Several hubs (PostgreSQL only): homes fall into this many shards, each "
+        "shard's rule state owned by one hub at a time through a lease (docs/adr/0011); "
+        "0: one hub runs the rules inside its ingest. Every hub must use the same value",
+    )
+    hub_id: str | None = Field(
+        None, description="This hub's name in shard leases; default: CAREHUB_HUB_CLIENT_ID"
+    )
+    lease_ttl_s: float = Field(
+        15.0,
+        gt=0,
+        description="A shard lease not renewed for this long may be taken by another hub",
+    )
+    lease_renew_s: float = Field(
+        5.0, gt=0, description="How often a hub renews its shard leases and takes free ones"
+    )
+    shard_poll_ms: int = Field(
+        200, ge=10, description="How often a shard owner reads newly stored events"
+    )
+    shard_tick_s: float = Field(
+        30.0, gt=0, description="How often a shard owner fires its wall-clock timers"
+    )
     session_expiry_s: int = Field(
         7 * 24 * 3600,
         description="MQTT session expiry: how long the broker queues for a stopped hub",
@@ -98,6 +123,12 @@ class Settings(BaseSettings):
         "(ts, level, logger, message, request_id, event_id)",
     )
 
+    @field_validator("share_group", "hub_id", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose passes `${CAREHUB_SHARE_GROUP:-}` as an empty string when it is not set
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _no_demo_secrets_in_production(self) -> Settings:
         if self.env == "production" and self.secret_key == DEMO_SECRET_KEY:
@@ -106,6 +137,8 @@ class Settings(BaseSettings):
             )
         if self.broker_url is not None:
             BrokerURL(self.broker_url)  # validate early, with a clear message
+        if self.shards and self.lease_renew_s * 2 > self.lease_ttl_s:
+            raise ValueError("CAREHUB_LEASE_RENEW_S must be at most half of CAREHUB_LEASE_TTL_S")
         return self
 
     @property

@@ -17,6 +17,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "hub.alerts.models",
     "hub.robots.models",
     "hub.family.models",
+    "hub.tasks.models",
+    "hub.shards.models",
 )
 
 

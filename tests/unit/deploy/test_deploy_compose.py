@@ -38,8 +38,8 @@ EMBEDDED_CONF = ROOT / "mosquitto" / "mosquitto.conf.tmpl"
 COMPOSE_CONF = ROOT / "mosquitto" / "compose" / "mosquitto.conf"
 
 # Services built from the Dockerfile that run the carehub package.
-CAREHUB_SERVICES = ("prestart", "hub", "simulators")
-SETTINGS_SERVICES = ("prestart", "hub")  # the ones that read hub.settings
+CAREHUB_SERVICES = ("prestart", "hub", "hub-2", "simulators")
+SETTINGS_SERVICES = ("prestart", "hub", "hub-2")  # the ones that read hub.settings
 
 _INTERPOLATION = re.compile(
     r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
@@ -354,3 +354,38 @@ def test_dockerfile_copies_only_existing_not_ignored_paths_and_runs_unprivileged
     # Needed by the editable install and the migrations at run time.
     for needed in ("pyproject.toml", "README.md", "alembic", "alembic.ini", "hub"):
         assert needed not in ignored
+
+
+def _settings_of(service: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for key in [k for k in os.environ if k.startswith("CAREHUB_")]:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in service_env(service, env).items():
+        monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def test_the_second_hub_shares_everything_but_its_identity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    services = load_compose()["services"]
+    env = env_example() | {"CAREHUB_SHARDS": "16", "CAREHUB_SHARE_GROUP": "carehub"}
+    one = _settings_of("hub", env, monkeypatch)
+    two = _settings_of("hub-2", env, monkeypatch)
+    assert services["hub-2"]["profiles"] == ["scale"]
+    assert one.hub_client_id != two.hub_client_id
+    assert (one.shards, one.share_group, one.database_url, one.broker_url) == (
+        two.shards,
+        two.share_group,
+        two.database_url,
+        two.broker_url,
+    )
+    assert one.shards == 16
+    assert one.share_group == "carehub"
+
+
+def test_one_hub_by_default_runs_its_rules_in_the_ingest_with_a_plain_subscription(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _settings_of("hub", env_example(), monkeypatch)
+    assert settings.shards == 0
+    assert settings.share_group is None
