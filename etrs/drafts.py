@@ -27,6 +27,10 @@ class ProductCodes(_Draft):
     atc: str | None = None
 
 
+DayPart = Literal["MORN", "AFT", "EVE", "NIGHT"]  # FHIR event timing codes MP9 uses
+DAY_PART_ORDER: tuple[DayPart, ...] = ("MORN", "AFT", "EVE", "NIGHT")
+
+
 class Schedule(_Draft):
     """When doses fall. Times are wall-clock in Europe/Amsterdam."""
 
@@ -37,7 +41,11 @@ class Schedule(_Draft):
     weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(default_factory=list)
     # "N times per period" without fixed times (e.g. 3x daily): frequency per period_days
     frequency: int | None = Field(default=None, ge=1)
+    # "1 à 2 keer per dag": the most per period (frequency is the planned least)
+    frequency_max: int | None = Field(default=None, ge=1)
     period_days: Decimal | None = Field(default=None, gt=0)
+    # parts of the day without a clock time (timing.repeat.when): morning, afternoon, ...
+    day_parts: list[DayPart] = Field(default_factory=list)
     # every `interval_days` days (e.g. weekly methotrexate = 7), counted from `start`
     interval_days: int | None = Field(default=None, ge=1)
     # cyclical schedule: `cycle_on_days` on within every `cycle_length_days`
@@ -81,6 +89,9 @@ class ItemDraft(_Draft):
     stopped: bool = False  # stop type given (stopped / paused)
     stop_type: Literal["stopped", "paused"] | None = None
     stop_reason: str | None = None
+    # the pharmacy's reason for changing or stopping this agreement (MP9
+    # ReasonModificationOrDiscontinuation), e.g. "gebrek aan geneesmiddeleffect"
+    change_reason: str | None = None
     period_start: date | None = None
     period_end: date | None = None
 

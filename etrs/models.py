@@ -89,6 +89,9 @@ class ListItem(Base):
     stopped: Mapped[bool] = mapped_column(Boolean)
     stop_type: Mapped[str | None] = mapped_column(String(16))
     stop_reason: Mapped[str | None] = mapped_column(Text)
+    # the pharmacy's reason for this change (MP9 ReasonModificationOrDiscontinuation);
+    # added in migration 0008
+    change_reason: Mapped[str | None] = mapped_column(Text)
     period_start: Mapped[date | None] = mapped_column(Date)
     period_end: Mapped[date | None] = mapped_column(Date)
 

@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from etrs.bsn import is_valid_bsn
-from etrs.drafts import ClientListDraft, Dose, ItemDraft, ProductCodes, Schedule
+from etrs.drafts import (
+    DAY_PART_ORDER,
+    ClientListDraft,
+    DayPart,
+    Dose,
+    ItemDraft,
+    ProductCodes,
+    Schedule,
+)
 from etrs.importers.limits import Limits
 from etrs.importers.report import ImportResult, Issue, IssueCode, rejected
 
@@ -45,7 +53,9 @@ COLUMNS: tuple[tuple[str, bool, str], ...] = (
     ("toedieningsweg_code", False, "G-Standaard code van de toedieningsweg (thesaurus 7)"),
     ("tijden", False, "Vaste tijden, bijv. 08:00,12:00,18:00"),
     ("weekdagen", False, "Alleen op deze dagen: ma,di,wo,do,vr,za,zo (leeg = elke dag)"),
+    ("dagdelen", False, "Dagdelen zonder vast tijdstip: ochtend,middag,avond,nacht"),
     ("frequentie", False, "Aantal keer per periode zonder vaste tijden, bijv. 3"),
+    ("frequentie_max", False, "Hoogstens zo vaak per periode, bij '1 à 2 keer per dag': 2"),
     ("per_dagen", False, "Lengte van die periode in dagen (standaard 1)"),
     ("interval_dagen", False, "Elke zoveel dagen vanaf de startdatum, bijv. 7"),
     ("cyclus_dagen", False, "Lengte van een cyclus in dagen, bijv. 21"),
@@ -61,6 +71,7 @@ COLUMNS: tuple[tuple[str, bool, str], ...] = (
     ("exact_tijdstip", False, "ja/nee: exact op tijd geven"),
     ("gestopt", False, "leeg, 'gestopt' of 'onderbroken'"),
     ("stop_reden", False, "Reden van stoppen of onderbreken"),
+    ("reden_wijziging", False, "Reden van de wijziging volgens de apotheek"),
     ("instructie", False, "Aanvullende instructie voor de zorgverlener"),
 )
 COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
@@ -72,6 +83,10 @@ WEEKDAY_NAMES = {
     "zo": 7, "zondag": 7,
 }  # fmt: skip
 WEEKDAY_SHORT = {1: "ma", 2: "di", 3: "wo", 4: "do", 5: "vr", 6: "za", 7: "zo"}
+DAY_PART_NAMES: dict[str, DayPart] = {
+    "ochtend": "MORN", "middag": "AFT", "avond": "EVE", "nacht": "NIGHT",
+}  # fmt: skip
+DAY_PART_SHORT = {v: k for k, v in DAY_PART_NAMES.items()}
 TRUE = frozenset({"ja", "j", "x", "1", "waar", "yes", "y", "true"})
 FALSE = frozenset({"nee", "n", "0", "onwaar", "no", "false"})
 _DEC_RE = re.compile(r"^-?\d+(,\d+)?$")
@@ -370,8 +385,24 @@ def _row_to_item(
         )
     times = cell("tijden", _times) or []
     weekdays = cell("weekdagen", _weekdays) or []
+    day_parts = cell("dagdelen", _day_parts) or []
     frequency = cell("frequentie", _pos_int)
+    frequency_max = cell("frequentie_max", _pos_int)
     period_days = cell("per_dagen", _pos_dec)
+    if frequency_max is not None and (frequency is None or frequency_max < frequency):
+        issues.append(
+            Issue(
+                "error",
+                "value",
+                "frequentie_max hoort bij een frequentie en is niet kleiner dan die",
+                "frequentie_max needs a frequentie and is not smaller than it",
+                row=n,
+                column="frequentie_max",
+            )
+        )
+    if day_parts and frequency is None and not times:
+        # like MP9: a part of the day without a clock time is planned once a day per part
+        frequency = len(day_parts)
     interval = cell("interval_dagen", _pos_int)
     cycle = cell("cyclus_dagen", _pos_int)
     cycle_on = cell("cyclus_aan_dagen", _pos_int)
@@ -453,6 +484,8 @@ def _row_to_item(
             times_of_day=times,
             weekdays=weekdays,
             frequency=frequency,
+            frequency_max=frequency_max,
+            day_parts=day_parts,
             period_days=(
                 period_days
                 if period_days is not None
@@ -479,6 +512,7 @@ def _row_to_item(
         stopped=stop is not None,
         stop_type=stop,
         stop_reason=row.get("stop_reden") or None,
+        change_reason=row.get("reden_wijziging") or None,
         period_start=start,
         period_end=end,
     )
@@ -608,6 +642,21 @@ def _weekdays(raw: str) -> list[int]:
     return sorted(out)
 
 
+def _day_parts(raw: str) -> list[DayPart]:
+    found: set[DayPart] = set()
+    for part in raw.split(","):
+        name = part.strip().lower()
+        if not name:
+            continue
+        if name not in DAY_PART_NAMES:
+            raise _CellError(
+                f"Onbekend dagdeel '{part.strip()}' (ochtend, middag, avond of nacht)",
+                f"Unknown part of day '{part.strip()}' (ochtend, middag, avond or nacht)",
+            )
+        found.add(DAY_PART_NAMES[name])
+    return [p for p in DAY_PART_ORDER if p in found]
+
+
 def _bool(raw: str) -> bool:
     value = raw.lower()
     if value in TRUE:
@@ -637,13 +686,15 @@ _FORMULA_START = ("=", "+", "-", "@")
 
 def _cell_in(raw: str) -> str:
     value = raw.strip()
-    if value[:1] == "'" and value[1:2] in _FORMULA_START and len(value) > 1:
+    # the export's "'" before a formula-looking cell, or before a cell that itself
+    # began with "'" (so that "'@" survives the round trip)
+    if len(value) > 1 and value[0] == "'" and (value[1] in _FORMULA_START or value[1] == "'"):
         return value[1:]
     return value
 
 
 def _cell_out(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return "'" + value if value.startswith((*_FORMULA_START, "'")) else value
 
 
 def _fmt_dec(d: Decimal | None) -> str:
@@ -694,7 +745,9 @@ def item_row(bsn: str, client_name: str | None, item: ItemDraft) -> list[str]:
         "toedieningsweg_code": item.route_code or "",
         "tijden": ",".join(s.times_of_day),
         "weekdagen": ",".join(WEEKDAY_SHORT[w] for w in s.weekdays),
+        "dagdelen": ",".join(DAY_PART_SHORT[p] for p in s.day_parts),
         "frequentie": str(s.frequency) if s.frequency is not None else "",
+        "frequentie_max": str(s.frequency_max) if s.frequency_max is not None else "",
         "per_dagen": _fmt_dec(s.period_days) if s.frequency is not None else "",
         "interval_dagen": str(s.interval_days) if s.interval_days is not None else "",
         "cyclus_dagen": str(s.cycle_length_days) if s.cycle_length_days is not None else "",
@@ -712,6 +765,7 @@ def item_row(bsn: str, client_name: str | None, item: ItemDraft) -> list[str]:
         if item.stopped
         else "",
         "stop_reden": item.stop_reason or "",
+        "reden_wijziging": item.change_reason or "",
         "instructie": item.instructions or "",
     }
     return [_cell_out(values[c]) for c in COLUMN_NAMES]

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from etrs.bsn import is_valid_bsn
-from etrs.drafts import ClientListDraft, Dose, ItemDraft, ProductCodes, Schedule
-from etrs.importers.fhir_xml import FhirXmlError, parse_xml
+from etrs.drafts import DAY_PART_ORDER, ClientListDraft, Dose, ItemDraft, ProductCodes, Schedule
+from etrs.importers.fhir_xml import FhirXmlError, element_fields, parse_xml
 from etrs.importers.limits import Limits
 from etrs.importers.report import Format, ImportResult, Issue, IssueCode, rejected
 
@@ -252,7 +252,7 @@ def parse_bundle(
         issues.append(_generic_invalid("Bundle", None, None, exc))
 
     entries: list[_Entry] = []
-    dosage_memo: dict[str, Any] = {}
+    memo: dict[Any, Any] = {}
     for i, e in enumerate(raw_entries):
         if progress is not None and i % 500 == 0:
             progress(i, len(raw_entries))
@@ -288,7 +288,7 @@ def parse_bundle(
         entry = _Entry(i, full_url, rtype, res)
         if rtype in _USED_TYPES:
             try:
-                entry.model = _validate(rtype, res, dosage_memo)
+                entry.model = _validate(rtype, res, memo)
             except ValidationError as exc:
                 issues.extend(_validation_issues(exc, f"{path}.resource", i, full_url))
                 continue
@@ -302,35 +302,50 @@ def parse_bundle(
     return _map_entries(entries, fmt, bundle_ts)
 
 
-def _memo_key(o: Any) -> Any:
-    # tag non-JSON values so Decimal("1") and the string "1" never share a cache entry
-    return ["__decimal__", str(o)] if isinstance(o, Decimal) else ["__other__", repr(o)]
+def _validate(rtype: str, res: dict[str, Any], memo: dict[Any, Any]) -> Any:
+    """Validate one resource with fhir.resources R4B, reusing validated elements.
 
-
-def _validate(rtype: str, res: dict[str, Any], memo: dict[str, Any]) -> Any:
-    """Validate one resource with fhir.resources R4B.
-
-    Dosage instructions repeat across a pharmacy's clients (the same "1 stuk om 08:00,
-    oraal" hundreds of times), and validating them is half the cost of a TA; validate each
-    distinct one once per upload and hand the model to the resource. Any failure falls back
-    to validating the raw resource so the error names the element in the resource.
+    A pharmacy's list repeats most elements across clients (the category, the medication
+    reference, "1 stuk om 08:00, oraal", the period), and building the R4B model of each
+    element is most of the cost. Each top-level complex element is validated once per
+    upload with the element's own R4B type, exactly as the resource model would validate
+    it, and the model is handed to the resource. Any failure falls back to validating the
+    raw resource, so the error names the element inside the resource.
     """
-    klass = _model(rtype)
-    dosages = res.get("dosageInstruction")
-    if rtype != "MedicationDispense" or not isinstance(dosages, list):
-        return klass.model_validate(res)
+    klass: Any = _model(rtype)
     try:
-        models = []
-        dosage_klass = _model("Dosage")
-        for d in dosages:
-            key = json.dumps(d, sort_keys=True, default=_memo_key)
-            model = memo.get(key)
-            if model is None:
-                model = memo[key] = dosage_klass.model_validate(d)
-            models.append(model)
-        return klass.model_validate({**res, "dosageInstruction": models})
+        fields = element_fields(klass)
+        prepared: dict[str, Any] = {}
+        for name, value in res.items():
+            spec = fields.get(name)
+            if spec is None or spec.kind != "complex" or not value:
+                prepared[name] = value
+            elif isinstance(value, dict):
+                prepared[name] = _element(spec.type_name, value, memo)
+            elif spec.is_list and isinstance(value, list):
+                prepared[name] = [
+                    _element(spec.type_name, v, memo) if isinstance(v, dict) else v for v in value
+                ]
+            else:
+                prepared[name] = value
+        return klass.model_validate(prepared)
     except Exception:
         return klass.model_validate(res)
+
+
+def _element(type_name: str, value: dict[str, Any], memo: dict[Any, Any]) -> Any:
+    # the XML reader hands equal elements over as one shared dict: known by identity
+    # (pinned in the memo, so the id cannot be reused while the memo lives)
+    seen = memo.get(id(value))
+    if seen is not None and seen[0] is value and seen[1] == type_name:
+        return seen[2]
+    # repr tells str from int from Decimal from bool, so equal keys mean equal JSON values
+    key = (type_name, repr(value))
+    model = memo.get(key)
+    if model is None:
+        model = memo[key] = _model(type_name).model_validate(value)
+    memo[id(value)] = (value, type_name, model)
+    return model
 
 
 def _generic_invalid(path: str, i: int | None, full_url: str | None, exc: Exception) -> Issue:
@@ -687,6 +702,10 @@ def _no_ta_issue(counts: dict[str, int]) -> Issue:
 
 def _check_modifiers(raw: Any, path: str, allowed: frozenset[str]) -> None:
     """Reject any modifierExtension we do not understand, wherever it sits."""
+    if "modifierExtension" not in repr(raw):
+        # repr quotes every key: without the word nowhere in it, no element has one (and
+        # repr runs in C, many times faster than the walk below)
+        return
     # iterative walk: this runs for every resource of large bundles
     stack: list[tuple[Any, str, frozenset[str]]] = [(raw, path, allowed)]
     none: frozenset[str] = frozenset()
@@ -901,6 +920,7 @@ def _parse_ta(e: _Entry, by_ref: dict[str, _Entry]) -> _Ta:
         "stopped": stop is not None,
         "stop_type": stop[0] if stop else None,
         "stop_reason": _stop_reason(stop, reason),
+        "change_reason": reason,
     }
     items = _dosage_items(md, res, base_id, common, texts, p_start, p_end, cycle_days, warnings, e)
     return _Ta(
@@ -1077,6 +1097,8 @@ def _dosage(
     times: list[str] = []
     weekdays: list[int] = []
     frequency: int | None = None
+    frequency_max: int | None = None
+    day_parts: set[str] = set()
     period_days: Decimal | None = None
     interval_days: int | None = None
     cycle_on: int | None = None
@@ -1128,6 +1150,11 @@ def _dosage(
                 ):
                     interval_days = int(period_days)
                 if r.frequencyMax is not None:
+                    most, most_per = _frequency(
+                        r.frequencyMax, r.period, r.periodUnit, f"{rpath}.frequencyMax"
+                    )
+                    if most_per == period_days and most >= frequency:
+                        frequency_max = most
                     warn(
                         f"Variabele frequentie ({r.frequency} à {r.frequencyMax}): gepland op "
                         f"{r.frequency}; zie de instructie",
@@ -1146,6 +1173,7 @@ def _dosage(
                             f"{rpath}.when",
                         )
                     parts.append(label)
+                    day_parts.add(str(w))
                 extra.append("dagdeel: " + ", ".join(parts))
                 if frequency is None and not times:
                     frequency, period_days = len(parts), Decimal(1)
@@ -1282,7 +1310,9 @@ def _dosage(
         times_of_day=sorted(set(times)),
         weekdays=sorted(set(weekdays)),
         frequency=frequency,
+        frequency_max=frequency_max,
         period_days=period_days,
+        day_parts=[p for p in DAY_PART_ORDER if p in day_parts],
         interval_days=interval_days,
         cycle_length_days=cycle_days,
         cycle_on_days=cycle_on,

@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from etrs.importers.report import ImportResult
-from etrs.lists import ListError, store_list_version
-from hub.auth.service import NotFoundError
+from etrs.lists import DraftRefused, store_list_versions
 
 
 class UploadRefused(ValueError):
@@ -44,33 +43,34 @@ def store_upload(
     """Store each client's draft as a list version (idempotent per content hash).
 
     Raises UploadRefused at the first client that cannot be stored; the caller's unit of
-    work then rolls back the whole upload (a half-imported list is dangerous).
+    work then rolls back the whole upload (a half-imported list is dangerous). `on_stored`
+    is called once per client (progress bars).
     """
     if not result.ok:
         raise ValueError("store_upload needs a result without errors")
     fmt = "csv" if result.format == "csv" else "fhir"
+    try:
+        stored = store_list_versions(
+            session,
+            pharmacy_id=pharmacy_id,
+            drafts=result.drafts,
+            actor=actor,
+            source=fmt,
+            origin=origin,
+            on_stored=on_stored,
+        )
+    except DraftRefused as exc:
+        raise UploadRefused(exc.bsn, str(exc.error)) from None
     out = StoredUpload()
-    for draft in result.drafts:
-        try:
-            stored = store_list_version(
-                session,
-                pharmacy_id=pharmacy_id,
-                draft=draft,
-                actor=actor,
-                source=fmt,
-                origin=origin,
-            )
-        except (ListError, NotFoundError) as exc:
-            raise UploadRefused(draft.bsn, str(exc)) from None
-        out.created += stored.created
-        out.unchanged += not stored.created
-        diff = stored.diff or {}
+    for draft, version in zip(result.drafts, stored, strict=True):
+        out.created += version.created
+        out.unchanged += not version.created
         out.versions.append(
             {
                 "bsn": f"{draft.bsn[:3]}…{draft.bsn[-2:]}",
-                "version": stored.version.version_no,
-                "created": stored.created,
-                "changes": {k: len(v) for k, v in diff.items() if isinstance(v, list)},
+                "version": version.version_no,
+                "created": version.created,
+                "changes": {k: len(v) for k, v in version.diff.items() if isinstance(v, list)},
             }
         )
     return out

@@ -9,28 +9,73 @@ appending to `app.state.authenticators`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+from starlette.concurrency import run_in_threadpool
 
 from hub.auth.models import User
 from hub.auth.service import AuthError, user_for_token
-from hub.store.db import unit_of_work
 
 # An authenticator returns the user, None when the request carries no credentials of its
 # kind, or raises AuthError when it carries bad ones.
 Authenticator = Callable[[Request, Session], User | None]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request: commit on success, roll back on error."""
+def _pool_capacity(factory: sessionmaker[Session]) -> int | None:
+    """Connections the factory's engine pool can hand out at once (None: no fixed bound)."""
+    pool = getattr(factory.kw.get("bind"), "pool", None)
+    if not isinstance(pool, QueuePool):
+        return None
+    overflow = int(getattr(pool, "_max_overflow", 0))
+    return None if overflow < 0 else pool.size() + overflow
+
+
+def _session_gate(request: Request, factory: sessionmaker[Session]) -> anyio.Semaphore | None:
+    state = request.app.state
+    if getattr(state, "session_gate_for", None) is not factory:
+        capacity = _pool_capacity(factory)
+        state.session_gate = anyio.Semaphore(capacity) if capacity else None
+        state.session_gate_for = factory
+    gate: anyio.Semaphore | None = state.session_gate
+    return gate
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One unit of work per request: commit on success, roll back on error.
+
+    At most as many requests hold a session as the pool has connections. Without this
+    gate, a request holds its connection while it waits for a worker thread for its next
+    (sync) dependency or endpoint; under load every thread ends up waiting for a
+    connection that requests without a thread hold, and the server stalls until the pool
+    timeout (bench/signoff.py, 200 nurses: p99 of 30 s). The wait happens here, on the
+    event loop, where it costs no thread; commit and rollback run in a worker thread.
+    """
     factory: sessionmaker[Session] | None = getattr(request.app.state, "sessionmaker", None)
     if factory is None:
         raise RuntimeError("app.state.sessionmaker is not set and get_session is not overridden")
-    with unit_of_work(factory) as session:
-        yield session
+    gate = _session_gate(request, factory)
+    if gate is not None:
+        await gate.acquire()
+    try:
+        session = factory()
+        try:
+            yield session
+            await run_in_threadpool(session.commit)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(session.rollback)
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(session.close)
+    finally:
+        if gate is not None:
+            gate.release()
 
 
 def bearer_authenticator(request: Request, session: Session) -> User | None:

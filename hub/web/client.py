@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -23,7 +23,16 @@ from hub.auth.service import NotFoundError, require_client_access
 from hub.store.models import Client, Event
 from hub.web.charts import Mark, heatmap_svg, timeline_svg
 from hub.web.i18n import lang_of, translator
-from hub.web.round import FORMATS, CareUser, parse_amount, refusal_text, see_other
+from hub.web.round import (
+    FORMATS,
+    CareUser,
+    administration_view,
+    hm,
+    parse_amount,
+    reason_choices,
+    refusal_text,
+    see_other,
+)
 from hub.web.routes import render
 
 router = APIRouter(prefix="/clients", include_in_schema=False)
@@ -237,3 +246,144 @@ def give_prn(
     if view.status == "awaiting_check":
         return see_other(session, f"/round/check/{view.id}")
     return see_other(session, f"/clients/{client_id}?prn=1#history")
+
+
+# --- corrections: a new record pointing at the wrong one (MP9 159691000146109) ----------
+
+
+def _correction_page(
+    request: Request,
+    session: Session,
+    *,
+    user: User,
+    client_id: str,
+    administration_id: str,
+    now: datetime,
+    policy: service.EtrsPolicy,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    record = administration_view(
+        session,
+        user=user,
+        administration_id=administration_id,
+        source=request_source(request),
+        now=now,
+        policy=policy,
+    )
+    if record.client_id != client_id:
+        raise HTTPException(404)
+    client = session.get(Client, client_id)
+    t = translator(lang_of(request))
+    return render(
+        request,
+        "client/correct.html",
+        user=user,
+        **FORMATS,
+        active="round",
+        client=client,
+        record=record,
+        reasons=reason_choices(t),
+        default_time=hm(record.actual_at or record.planned_at or now),
+        error=error or (t("correct.done") if record.corrected_by_id else None),
+        status=status,
+    )
+
+
+def _given_at(raw: str, *, day_of: datetime) -> datetime | None:
+    """ "HH:MM" on the Amsterdam calendar day of the original moment (None when empty)."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        hour, minute = (int(x) for x in text.replace(".", ":").split(":"))
+        return datetime.combine(
+            day_of.astimezone(AMSTERDAM).date(), time(hour, minute), tzinfo=AMSTERDAM
+        )
+    except ValueError as exc:
+        raise SignOffRefused("the time given is not a time of day (HH:MM)") from exc
+
+
+@router.get("/{client_id}/correct/{administration_id}", response_class=HTMLResponse)
+def correction_form(
+    client_id: str,
+    administration_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CareUser,
+    now: NowDep,
+    policy: PolicyDep,
+) -> Response:
+    return _correction_page(
+        request,
+        session,
+        user=user,
+        client_id=client_id,
+        administration_id=administration_id,
+        now=now,
+        policy=policy,
+    )
+
+
+@router.post("/{client_id}/correct/{administration_id}", response_class=HTMLResponse)
+def correct(
+    client_id: str,
+    administration_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CareUser,
+    now: NowDep,
+    policy: PolicyDep,
+    outcome: Annotated[Literal["given", "not_given", "entered_in_error"], Form()],
+    actual_time: Annotated[str, Form()] = "",
+    amount: Annotated[str, Form()] = "",
+    reason_code: Annotated[str, Form()] = "",
+    reason_text: Annotated[str, Form()] = "",
+) -> Response:
+    """Record the correction (never an update of the old record) and show the history."""
+    original = administration_view(
+        session,
+        user=user,
+        administration_id=administration_id,
+        source=request_source(request),
+        now=now,
+        policy=policy,
+    )
+    if original.client_id != client_id:
+        raise HTTPException(404)
+    try:
+        view = service.correct_administration(
+            session,
+            user=user,
+            administration_id=administration_id,
+            outcome=outcome,
+            source=request_source(request),
+            actual_at=(
+                _given_at(actual_time, day_of=original.planned_at or original.actual_at or now)
+                if outcome == "given"
+                else None
+            ),
+            amount=parse_amount(amount) if outcome == "given" else None,
+            reason_code=(reason_code or None) if outcome == "not_given" else None,
+            reason_text=reason_text.strip() or None,
+            now=now,
+            policy=policy,
+        )
+    except NotFoundError as exc:
+        raise HTTPException(404) from exc
+    except (SignOffRefused, PermissionError) as exc:
+        return _correction_page(
+            request,
+            session,
+            user=user,
+            client_id=client_id,
+            administration_id=administration_id,
+            now=now,
+            policy=policy,
+            error=refusal_text(request, exc),
+            status=409,
+        )
+    if view.status == "awaiting_check":
+        # "given after all" of a high-risk item needs its second person like any other
+        return see_other(session, f"/round/check/{view.id}")
+    return see_other(session, f"/clients/{client_id}?corrected=1#history")

@@ -42,6 +42,8 @@ _REFUSALS = (
     ("qualification does not allow double checks", "err.not_checker"),
     ("per 24 hours would be exceeded", "err.prn_max"),
     ("needs the reason it was given", "err.prn_reason"),
+    ("already corrected", "correct.done"),
+    ("just corrected by someone else", "correct.done"),
 )
 
 

@@ -42,10 +42,10 @@ def _pg_answers() -> bool:
 def etrs_engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    """A migrated database (revisions up to 0002) on each backend."""
+    """A database migrated to the latest revision, on each backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('etrs') / 'etrs.db'}"
-        upgrade(url, "0002")
+        upgrade(url)
         engine = make_engine(url, sqlite_synchronous="NORMAL")
         yield engine
         engine.dispose()
@@ -57,7 +57,7 @@ def etrs_engine(
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    upgrade(url, "0002")
+    upgrade(url)
     engine = make_engine(url)
     yield engine
     engine.dispose()

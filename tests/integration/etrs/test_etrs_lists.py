@@ -127,3 +127,106 @@ def test_product_table_csv_import_classifies_and_is_all_or_nothing(world: World)
     assert n == 1
     c = classify_item(world.session, it, RiskPolicy())
     assert (c.status, c.risk_class, c.sources) == ("high_risk", "opioid", ("product_table",))
+
+
+def test_day_parts_maximum_frequency_and_reason_for_change_are_stored_and_diffed(
+    world: World,
+) -> None:
+    from etrs.drafts import Schedule
+    from etrs.lists import items_of
+
+    world.store([item("a", "Oxazepam 10mg", times=())])
+    new = item("a", "Oxazepam 10mg", times=(), change_reason="gebrek aan geneesmiddeleffect")
+    new = new.model_copy(
+        update={"schedule": Schedule(day_parts=["EVE"], frequency=1, frequency_max=2)}
+    )
+    second = world.store([new], at=T0 + timedelta(days=1))
+    (stored,) = items_of(world.session, version_id=second.version.id)
+    assert stored.change_reason == "gebrek aan geneesmiddeleffect"
+    assert stored.schedule["day_parts"] == ["EVE"]
+    assert stored.schedule["frequency_max"] == 2
+    (changed,) = second.diff["changed"]
+    assert changed["changes"] == ["time"]
+    assert changed["change_reason"] == "gebrek aan geneesmiddeleffect"
+    assert changed["day_parts"] == ["EVE"]
+    after = changed["detail"]["time"][1]
+    assert (after["day_parts"], after["frequency_max"]) == (["EVE"], 2)
+
+
+def test_lists_stored_before_the_new_fields_keep_their_hash() -> None:
+    """A resend of a list stored before day parts etc. existed must stay a no-op."""
+    import hashlib
+    import json
+
+    from etrs.lists import content_hash
+
+    draft = ClientListDraft(bsn="999900018", items=[item("a", "Metoprolol 50mg")])
+    old_fields = {"change_reason"}
+    old_schedule = {"frequency_max", "day_parts"}
+    rows = []
+    for i in draft.items:
+        data = {k: v for k, v in i.model_dump(mode="json").items() if k not in old_fields}
+        data["schedule"] = {k: v for k, v in data["schedule"].items() if k not in old_schedule}
+        rows.append(json.dumps(data, sort_keys=True, separators=(",", ":")))
+    body = json.dumps([draft.bsn, sorted(rows)], separators=(",", ":"))
+    assert content_hash(draft) == hashlib.sha256(body.encode()).hexdigest()
+
+
+def test_bulk_store_matches_one_by_one_and_refuses_all_for_one_unknown_client(
+    world: World,
+) -> None:
+    from sqlalchemy import func, select
+
+    from etrs.lists import DraftRefused, store_list_versions
+    from etrs.models import ListVersion
+    from hub.store.models import AuditEntry
+
+    assert world.client.bsn is not None
+    assert world.other_client.bsn is not None
+    first = ClientListDraft(bsn=world.client.bsn, items=[item("a", "Metoprolol 50mg")])
+    second = ClientListDraft(bsn=world.client.bsn, items=[item("a", "Metoprolol 50mg", dose="2")])
+    before = world.session.scalar(select(func.count()).select_from(AuditEntry))
+    seen: list[int] = []
+    out = store_list_versions(
+        world.session,
+        pharmacy_id=world.pharmacy.id,
+        drafts=[first, second, first],
+        actor="pharmacy",
+        source="fhir",
+        now=T0,
+        on_stored=lambda: seen.append(1),
+    )
+    # the same client twice in one upload: each list supersedes the one before it
+    assert [(v.version_no, v.created) for v in out] == [(1, True), (2, True), (3, True)]
+    assert [c["name"] for c in out[1].diff["changed"]] == ["Metoprolol 50mg"]
+    assert len(seen) == 3
+    versions = world.session.scalars(
+        select(ListVersion)
+        .where(ListVersion.client_id == world.client.id)
+        .order_by(ListVersion.version_no)
+    ).all()
+    assert [v.supersedes_id for v in versions] == [None, versions[0].id, versions[1].id]
+    after = world.session.scalar(select(func.count()).select_from(AuditEntry))
+    assert after == (before or 0) + 3
+    again = store_list_versions(
+        world.session,
+        pharmacy_id=world.pharmacy.id,
+        drafts=[first],
+        actor="pharmacy",
+        source="fhir",
+        now=T0,
+    )
+    assert [(v.version_no, v.created) for v in again] == [(3, False)]
+    with pytest.raises(DraftRefused) as refused:
+        store_list_versions(
+            world.session,
+            pharmacy_id=world.pharmacy.id,
+            drafts=[second, ClientListDraft(bsn=world.other_client.bsn, items=[item("a", "X")])],
+            actor="pharmacy",
+            source="fhir",
+            now=T0,
+        )
+    assert refused.value.bsn == world.other_client.bsn
+    assert isinstance(refused.value.error, NotFoundError)
+    # refused before anything was written
+    assert latest_version(world.session, client_id=world.client.id).version_no == 3

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etrs.drafts import ClientListDraft, Dose, ItemDraft, ProductCodes, Schedule
+from etrs.drafts import DAY_PART_ORDER, ClientListDraft, Dose, ItemDraft, ProductCodes, Schedule
 from etrs.importers import Limits, import_bytes, operation_outcome, write_csv
 from etrs.importers.csv_format import COLUMN_NAMES, parse_csv
 from etrs.importers.synthetic import fake_bsn
@@ -164,6 +164,10 @@ def _items(draw: st.DrawFn, source_id: str) -> ItemDraft:
         )
     )
     frequency = draw(st.none() | st.integers(1, 12))
+    times = draw(_times)
+    day_parts = [p for p in DAY_PART_ORDER if draw(st.booleans())]
+    if day_parts and frequency is None and not times:
+        frequency = len(day_parts)  # what the reader plans for parts of the day alone
     cycle = draw(st.none() | st.integers(1, 60))
     stop = draw(st.sampled_from([None, "stopped", "paused"]))
     return ItemDraft(
@@ -178,9 +182,11 @@ def _items(draw: st.DrawFn, source_id: str) -> ItemDraft:
         route=draw(_opt_text),
         route_code=draw(_code),
         schedule=Schedule(
-            times_of_day=draw(_times),
+            times_of_day=times,
             weekdays=sorted(draw(st.sets(st.integers(1, 7)))),
+            day_parts=day_parts,
             frequency=frequency,
+            frequency_max=draw(st.none() | st.integers(frequency, 24)) if frequency else None,
             period_days=draw(_dec) if frequency is not None else None,
             interval_days=draw(st.none() | st.integers(1, 60)),
             cycle_length_days=cycle,
@@ -199,6 +205,7 @@ def _items(draw: st.DrawFn, source_id: str) -> ItemDraft:
         stopped=stop is not None,
         stop_type=stop,
         stop_reason=draw(_opt_text) if stop else None,
+        change_reason=draw(_opt_text),
         period_start=start,
         period_end=end,
     )
@@ -247,3 +254,38 @@ def test_writer_uses_dutch_conventions() -> None:
     assert cells["weekdagen"] == "ma,vr"
     assert cells["startdatum"] == "09-03-2026"
     assert cells["einddatum"] == "29-03-2026"
+
+
+def test_day_parts_maximum_frequency_and_reason_for_change_columns() -> None:
+    header = HEADER + ";dagdelen;frequentie_max;reden_wijziging"
+    text = _csv(
+        f"{BSN};;Oxazepam;1;stuk;;;01-03-2026;;nee;Avond, ochtend;;gebrek aan effect", header=header
+    )
+    result = import_bytes(text.encode(), "text/csv")
+    assert result.ok, [(i.row, i.column, i.message_en) for i in result.issues]
+    (item,) = result.drafts[0].items
+    # parts of the day in the day's order; alone they are planned once a day per part
+    assert item.schedule.day_parts == ["MORN", "EVE"]
+    assert (item.schedule.frequency, item.schedule.period_days) == (2, Decimal(1))
+    assert item.change_reason == "gebrek aan effect"
+    # and back out under the same column names
+    assert b"ochtend,avond" in write_csv(result.drafts)
+
+
+def test_maximum_frequency_needs_a_frequency_it_is_not_below() -> None:
+    header = HEADER + ";frequentie;frequentie_max"
+    for row in (
+        f"{BSN};;Oxazepam;1;stuk;;;01-03-2026;;nee;3;2",
+        f"{BSN};;Oxazepam;1;stuk;;;01-03-2026;;nee;;2",
+    ):
+        result = import_bytes(_csv(row, header=header).encode(), "text/csv")
+        assert not result.ok
+        assert [(i.row, i.column) for i in result.errors] == [(2, "frequentie_max")]
+    ok = import_bytes(
+        _csv(f"{BSN};;Oxazepam;1;stuk;;;01-03-2026;;nee;1;2", header=header).encode(), "text/csv"
+    )
+    assert ok.ok
+    assert (
+        ok.drafts[0].items[0].schedule.frequency,
+        ok.drafts[0].items[0].schedule.frequency_max,
+    ) == (1, 2)

@@ -126,6 +126,9 @@ def test_kwal_script1_ecansya_cycle_stop_and_replacement() -> None:
     assert new.schedule.end == datetime(2024, 5, 27, tzinfo=AMS)
     assert new.period_end == date(2024, 5, 26)
     assert new.stopped is False
+    # the reason for the change travels with the new agreement (MP9) and is kept there
+    assert new.change_reason == "gebrek aan geneesmiddeleffect"
+    assert old.change_reason is None
 
 
 def test_kwal_script4_gds_and_dosing_phases() -> None:
@@ -220,3 +223,34 @@ def test_scenarioset10_zi_number_and_all_product_codes() -> None:
     assert item.codes.zi == "16255429"
     assert (item.codes.hpk, item.codes.prk, item.codes.gpk) == ("2593866", "2941", "83593")
     assert item.medication_name == "INDAPAMIDE CF TABLET OMHULD 2,5MG"
+
+
+def test_scenarioset6_day_part_and_variable_frequency_are_kept_as_fields() -> None:
+    draft = _load("mgsets-mp-smg-tst-TA-Scenarioset6-v30.xml")
+    evening = _item(draft, "MBH_300_dagdeel_TA-tmgs").schedule
+    assert evening.day_parts == ["EVE"]
+    assert evening.times_of_day == []
+    variable = _item(draft, "MBH_300_variabelefrequentie_TA-tmgs").schedule
+    # "1 à 2 keer per dag": planned once, at most twice
+    assert (variable.frequency, variable.frequency_max, variable.period_days) == (
+        1,
+        2,
+        Decimal(1),
+    )
+    assert all(
+        i.schedule.frequency_max is None
+        for i in draft.items
+        if i.source_id != "MBH_300_variabelefrequentie_TA-tmgs"
+    )
+
+
+def test_scenarioset3_morning_part_and_reasons_for_change() -> None:
+    draft = _load("mgsets-mp-smg-tst-TA-Scenarioset3-v30.xml")
+    gds = _item(draft, "MBH_300_stoppen_parallele_TA_TA_start_GDS-tmgs")
+    assert gds.schedule.day_parts == ["MORN"]
+    replaced = _item(draft, "MBH_300_TAwijzigen_TA_anderePRK-tmgs")
+    assert replaced.change_reason == "geneesmiddel niet voorradig"
+    assert not replaced.stopped
+    corrected = _item(draft, "MBH_300_wijzigen_correctie_TA-tmgs")
+    assert corrected.stopped
+    assert corrected.change_reason == corrected.stop_reason == "foutieve registratie van medicatie"

@@ -1,4 +1,5 @@
-"""A large synthetic pharmacy upload (500 clients; the 5,000-client run is bench/import.py)."""
+"""Large synthetic pharmacy uploads: 5,000 clients in one bundle (the issue's size; its
+speed is measured by bench/import.py), and 500-client cross-format checks."""
 
 from __future__ import annotations
 
@@ -9,21 +10,22 @@ from etrs.importers import import_bytes, write_csv
 from etrs.importers.synthetic import bundle, fake_bsn, to_xml
 
 CLIENTS = 500
+LARGE = 5000
 
 
-def test_500_client_bundle_gives_one_list_per_client() -> None:
-    b = bundle(CLIENTS, items_per_client=4)
+def test_5000_client_bundle_gives_one_list_per_client() -> None:
+    b = bundle(LARGE, items_per_client=4)
     data = json.dumps(b).encode()
     result = import_bytes(data, "application/fhir+json")
     assert result.ok, result.issues[:3]
-    assert len(result.drafts) == CLIENTS
-    assert [d.bsn for d in result.drafts] == [fake_bsn(n) for n in range(CLIENTS)]
+    assert len(result.drafts) == LARGE
+    assert [d.bsn for d in result.drafts] == [fake_bsn(n) for n in range(LARGE)]
     assert all(len(d.items) == 4 for d in result.drafts)
     assert result.stats == {
         "entries": len(b["entry"]),
-        "ta": 4 * CLIENTS,
-        "clients": CLIENTS,
-        "items": 4 * CLIENTS,
+        "ta": 4 * LARGE,
+        "clients": LARGE,
+        "items": 4 * LARGE,
     }
     # deterministic: the same bytes give the same drafts, so a content hash dedups resends
     assert import_bytes(data, "application/fhir+json").drafts == result.drafts
