@@ -41,6 +41,7 @@ from hub.robots.answers import (
 )
 from hub.robots.models import ScheduledMessage
 from hub.robots.schedule import CARE_TZ, at_local, day_bounds
+from hub.robots.schemas import TimelineOut
 from hub.store.models import Client, Event
 
 # Sensor activity that makes up the day's rhythm; dispenser events are medication data.
@@ -242,6 +243,120 @@ def traffic_light(
     return light, reasons + unusual
 
 
+def _day_light(
+    session: Session,
+    *,
+    client: Client,
+    day: date,
+    now: datetime,
+    alerts: AlertSource,
+    settings: SettingsSource,
+) -> tuple[Light, list[str], list[HourActivity], TimelineOut]:
+    """A day's colour, reasons, hourly activity and robot timeline (no access log)."""
+    start, end = day_bounds(day)
+    hours = hourly_activity(session, home_id=client.home_id, day=day)
+    timeline = robots.day_timeline(session, client_id=client.id, day=day, now=now)
+    answers = robots.day_answers(session, client_id=client.id, day=day)
+    signals = answer_signals(answers, settings(session, client.id))
+    missed = sum(e.state.startswith("missed") for e in timeline.entries)
+    light, reasons = traffic_light(
+        alert_rules=alerts(session, client.id, start, end),
+        signals=signals,
+        missed_messages=missed,
+        activity_total=sum(h.count for h in hours),
+        daytime_over=now >= at_local(day, DAY_END),
+    )
+    return light, reasons, hours, timeline
+
+
+def day_lights(
+    session: Session,
+    *,
+    user: User,
+    client_id: str,
+    days: Sequence[date],
+    now: datetime,
+    source: str,
+    alerts: AlertSource = no_alerts,
+    settings: SettingsSource = default_settings,
+) -> list[tuple[date, Light, list[str]]]:
+    """The traffic light of each day (e.g. the last 14) for a family member; access-logged."""
+    require_family_link(session, user=user, client_id=client_id)
+    client = session.get(Client, client_id)
+    if client is None:
+        raise NotFoundError(f"client {client_id!r} not found")
+    out: list[tuple[date, Light, list[str]]] = []
+    for day in days:
+        light, reasons, _hours, _timeline = _day_light(
+            session, client=client, day=day, now=now, alerts=alerts, settings=settings
+        )
+        out.append((day, light, reasons))
+    audit.record(
+        session,
+        actor=user.id,
+        action="family.lights.view",
+        object_type="day_overview",
+        object_id=f"{client_id}:{days[0].isoformat()}..{days[-1].isoformat()}" if days else "",
+        source=source,
+        client_id=client_id,
+        detail={"days": len(out)},
+        at=now,
+    )
+    return out
+
+
+def activity_counts(
+    session: Session, *, home_id: str | None, days: Sequence[date]
+) -> dict[tuple[date, int], int]:
+    """Sensor activity per (Amsterdam date, clock hour) over the days (for the heat map)."""
+    counts: dict[tuple[date, int], int] = {}
+    if home_id is None or not days:
+        return counts
+    start, _ = day_bounds(min(days))
+    _, end = day_bounds(max(days))
+    stamps = session.scalars(
+        select(Event.ts).where(
+            Event.home_id == home_id,
+            Event.type.in_(ACTIVITY_TYPES),
+            Event.ts >= start,
+            Event.ts < end,
+        )
+    )
+    for ts in stamps:
+        local = ts.astimezone(CARE_TZ)
+        key = (local.date(), local.hour)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def set_my_notifications(
+    session: Session,
+    *,
+    user: User,
+    client_id: str,
+    kinds: Sequence[NotificationKind],
+    source: str,
+    now: datetime,
+) -> LinkOut:
+    """A family member chooses which (daytime) notifications she gets about a client."""
+    link = require_family_link(session, user=user, client_id=client_id)
+    before = list(link.notify)
+    link.notify = sorted({k.value for k in kinds})
+    session.flush()
+    audit.record(
+        session,
+        actor=user.id,
+        action="family.notify.set",
+        object_type="family_link",
+        object_id=f"{user.id}:{client_id}",
+        source=source,
+        client_id=client_id,
+        detail={"before": before, "after": link.notify},
+        at=now,
+    )
+    return _link_out(session, link)
+
+
 def day_overview(
     session: Session,
     *,
@@ -258,19 +373,10 @@ def day_overview(
     client = session.get(Client, client_id)
     if client is None:
         raise NotFoundError(f"client {client_id!r} not found")
-    start, end = day_bounds(day)
-    hours = hourly_activity(session, home_id=client.home_id, day=day)
-    timeline = robots.day_timeline(session, client_id=client_id, day=day, now=now)
-    answers = robots.day_answers(session, client_id=client_id, day=day)
-    signals = answer_signals(answers, settings(session, client_id))
-    missed = sum(e.state.startswith("missed") for e in timeline.entries)
-    light, reasons = traffic_light(
-        alert_rules=alerts(session, client_id, start, end),
-        signals=signals,
-        missed_messages=missed,
-        activity_total=sum(h.count for h in hours),
-        daytime_over=now >= at_local(day, DAY_END),
+    light, reasons, hours, timeline = _day_light(
+        session, client=client, day=day, now=now, alerts=alerts, settings=settings
     )
+    missed = sum(e.state.startswith("missed") for e in timeline.entries)
     robot = None
     if link.robot_messages:
         states = [e.state for e in timeline.entries]

@@ -475,6 +475,8 @@ def day_timeline(session: Session, *, client_id: str, day: date, now: datetime) 
     ]
     for occ in occurrences(rules, day):
         m = msgs[occ.message_id]
+        if occ.scheduled_for < _aware(m.created_at):
+            continue  # the message did not exist yet: nothing was expected then
         moments[(m.id, occ.scheduled_for)] = _Moment(
             m.id, occ.scheduled_for, m.text, m.question, [], []
         )

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from devices import topics
 from devices.payloads import RobotSchedule
 from hub.auth.deps import get_session
-from hub.robots import routes
+from hub.robots import routes, service
 from hub.robots.models import RobotStatusChange
 from hub.robots.publisher import PublishError
 from hub.robots.schedule import at_local, parse_hhmm
@@ -254,6 +254,11 @@ def test_timeline_shows_spoken_answered_missed_offline_and_upcoming(
             "id"
         ]
 
+    # Written the day before: a moment before a message existed is never expected.
+    for m in service.list_messages(rworld.session, client_id=rworld.client.id):
+        m.created_at = NOW - timedelta(days=1)
+    rworld.session.flush()
+
     def sched(hhmm: str) -> str:
         return at_local(DAY, parse_hhmm(hhmm)).isoformat()
 
@@ -322,6 +327,8 @@ def test_offline_robot_without_history_marks_past_moments_missed_offline(
     http, _ = api
     h = rworld.auth(rworld.anna)
     http.post(url(rworld, "/messages"), json=MSG, headers=h)  # 08:00 daily
+    for m in service.list_messages(rworld.session, client_id=rworld.client.id):
+        m.created_at = NOW - timedelta(days=1)  # written the day before
     rworld.robot.status = "offline"
     rworld.robot.last_seen = at_local(DAY, parse_hhmm("07:00"))
     rworld.session.flush()
@@ -333,3 +340,20 @@ def test_offline_robot_without_history_marks_past_moments_missed_offline(
     assert [e["state"] for e in body["entries"]] == ["missed"]
     st = http.get(url(rworld, "/status"), headers=h).json()
     assert st["robot_status"] == "offline"
+
+
+def test_a_new_message_is_not_missed_at_moments_before_it_was_written(
+    rworld: RWorld, api: tuple[TestClient, FakePublisher]
+) -> None:
+    http, _ = api
+    h = rworld.auth(rworld.anna)
+    body = {"text": "koffie", "at": "10:00", "recurrence": "daily"}
+    assert http.post(url(rworld, "/messages"), json=body, headers=h).status_code == 201
+    # Written at 12:00: nothing was due at 10:00 today or yesterday; tomorrow it is.
+    for day in (DAY - timedelta(days=1), DAY):
+        got = http.get(url(rworld, "/timeline"), params={"day": day.isoformat()}, headers=h)
+        assert got.json()["entries"] == []
+    later = http.get(
+        url(rworld, "/timeline"), params={"day": (DAY + timedelta(days=1)).isoformat()}, headers=h
+    )
+    assert [e["state"] for e in later.json()["entries"]] == ["upcoming"]
