@@ -70,6 +70,10 @@ bench: deps
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/signoff.py
 	$(BIN)/python bench/alert_quality.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/latency.py --db postgresql
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/multihub.py
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache test-artifacts

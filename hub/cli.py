@@ -123,6 +123,14 @@ def _serve_http(rt: Runtime, ingest: IngestService, settings: Settings, *, log_l
             ingest=ingest,
             robot_publisher=publisher,
         )
+        if rt.rules is not None:  # an edited care plan reaches the running rules at once
+            rules = rt.rules
+
+            def care_plan_changed(client_id: str) -> None:
+                with unit_of_work(rt.sessions) as session:
+                    rules.reload_plan(session, client_id=client_id)
+
+            app.state.care_plan_changed = care_plan_changed
         # log_config=None: uvicorn's loggers go through our handler (text or JSON lines).
         uvicorn.run(
             app,
@@ -177,8 +185,6 @@ def run(
     seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
 ) -> None:
     """Everything at once (make run): migrate, broker, hub, simulated homes, web UI on :8000."""
-    from datetime import UTC, datetime, timedelta
-
     from hub.runtime import open_runtime
 
     settings = get_settings()
@@ -186,30 +192,25 @@ def run(
     rt = open_runtime(settings)
     try:
         seeded = _seed_demo(rt, settings, homes=homes, seed=seed) if demo else None
+        history_marker = settings.data_dir / "demo-history-done"
+        if seeded is not None and not history_marker.exists():
+            from hub.demo_history import seed_history
+
+            # Two weeks of history (rhythm pictures and baselines need them) go straight
+            # into the event store before the rules start: the warm-up learns from them
+            # without raising alerts. Through the broker, every past absence timer fired
+            # against the wall clock. Idempotent on event id if interrupted.
+            seed_history(rt.sessions, homes=homes, seed=seed, days=HISTORY_DAYS, console=console)
+            history_marker.touch()
         ingest = rt.start_ingest()
         ingest.wait_connected()
         if seeded is not None:
             from simulators.cli import run_simulation
 
             passwords = seeded.passwords
-            history_marker = settings.data_dir / "demo-history-done"
 
             def simulate_forever() -> None:
-                today = datetime.now(UTC).date()
-                if not history_marker.exists():
-                    # Two weeks of history first (rhythm pictures and baselines need them),
-                    # as fast as the hub takes it; then the homes live on in real time.
-                    run_simulation(
-                        homes=homes,
-                        days=HISTORY_DAYS,
-                        seed=seed,
-                        speed="max",
-                        start=today - timedelta(days=HISTORY_DAYS),
-                        mqtt_host=rt.hub_address.host,
-                        mqtt_port=rt.hub_address.port,
-                        passwords=passwords,
-                    )
-                    history_marker.touch()
+                # The homes live on in real time from now (the history holds today so far).
                 run_simulation(
                     homes=homes,
                     days=365,
@@ -233,7 +234,7 @@ def run(
                 table.add_row(username, password, role)
             console.print(table)
             console.print(
-                f"{homes} simulated homes: {HISTORY_DAYS} days of history first, then live. "
+                f"{homes} simulated homes: {HISTORY_DAYS} days of stored history, then live. "
                 "Ctrl-C stops everything."
             )
         _serve_http(rt, ingest, settings, log_level="warning")

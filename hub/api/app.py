@@ -17,6 +17,8 @@ from etrs import routes as etrs_routes
 from etrs.importers import routes as pharmacy_routes
 from hub import audit
 from hub.alerts import routes as alert_routes
+from hub.alerts import scope as alert_scope
+from hub.alerts.etrs_bridge import EtrsAlertSink
 from hub.alerts.models import Alert
 from hub.auth.deps import CurrentUser, SessionDep, SourceDep, get_session
 from hub.auth.models import User
@@ -28,11 +30,16 @@ from hub.logging_setup import RequestIdMiddleware
 from hub.metrics import IngestProbe, OpenAlertCounter, install_metrics
 from hub.robots import routes as robots_routes
 from hub.robots.publisher import Publisher
+from hub.rules import routes as care_plan_routes
 from hub.store.models import Event, Home
+from hub.tasks import routes as task_routes
 from hub.web import admin as web_admin
+from hub.web import alerts as web_alerts
 from hub.web import checks as web_checks
 from hub.web import client as web_client
+from hub.web import family as web_family
 from hub.web import pharmacy as web_pharmacy
+from hub.web import robots as web_robots
 from hub.web import round as web_round
 from hub.web import routes as web_routes
 from hub.web.admin import ControlFactory
@@ -131,13 +138,21 @@ def create_app(
     app.include_router(family_routes.router)
     app.include_router(web_round.router)
     app.include_router(web_checks.router)
+    app.include_router(web_alerts.router)
     app.include_router(web_client.router)
+    app.include_router(web_robots.router)
+    app.include_router(web_family.router)
     app.include_router(alert_routes.router)
+    app.include_router(care_plan_routes.router)
+    app.include_router(task_routes.router)
     # The alerts package ships placeholders for its session and actor: ours replace them.
     app.dependency_overrides[alert_routes.get_session] = get_session
     app.dependency_overrides[alert_routes.get_actor] = _alert_actor
+    app.dependency_overrides[alert_routes.get_scope] = alert_scope.user_scope
     # Robot schedules go out through the hub's own broker account (None: kept unpublished).
     app.state.robot_publisher = robot_publisher
+    # Rejected double checks (eTRS routes and pages) become alerts: hub.alerts.etrs_bridge.
+    app.state.etrs_alert_sink = EtrsAlertSink(sessions)
     # Provisioning from the admin pages needs a broker admin connection.
     app.state.device_control = device_control
     app.state.broker_public = broker_public or {"host": "127.0.0.1", "port": 1883}

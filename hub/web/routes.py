@@ -133,4 +133,6 @@ def set_language(request: Request, lang: str) -> Response:
 def home(request: Request, user: OptionalUser) -> Response:
     if user is None:
         return login_redirect(request)
+    if user.role == "family":
+        return RedirectResponse("/family", status_code=303)  # family have their own pages
     return render(request, "home.html", user=user)
