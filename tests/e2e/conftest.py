@@ -20,6 +20,7 @@ from hub.api.app import create_app
 from hub.broker.dynsec import DynSecClient
 from hub.broker.embedded import free_port
 from hub.ingest.service import IngestConfig, IngestService
+from hub.robots.publisher import Publisher
 from tests.conftest import RunningBroker
 
 CHROMIUM = os.environ.get("CAREHUB_CHROMIUM", "/usr/bin/chromium")
@@ -39,7 +40,16 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(broker: RunningBroker, sessions: sessionmaker[Session]) -> Iterator[LiveServer]:
+def robot_publisher() -> Publisher | None:
+    """The hub's robot command publisher for the live server; a test module that needs robots
+    to receive their schedules overrides this fixture with a real one."""
+    return None
+
+
+@pytest.fixture
+def live_server(
+    broker: RunningBroker, sessions: sessionmaker[Session], robot_publisher: Publisher | None
+) -> Iterator[LiveServer]:
     ingest = IngestService(
         IngestConfig(address=broker.hub, client_id=f"e2e-{uuid.uuid4().hex[:8]}"), sessions
     )
@@ -57,6 +67,7 @@ def live_server(broker: RunningBroker, sessions: sessionmaker[Session]) -> Itera
         ready=lambda: (ingest.stats.connected, "ingest"),
         device_control=control,
         broker_public={"host": "127.0.0.1", "port": broker.port},
+        robot_publisher=robot_publisher,
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import secrets
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,21 +24,11 @@ from tests.e2e.conftest import LiveServer, screenshot
 from tests.e2e.test_round_e2e import login
 from tests.integration.test_web_family_robots import seed_family_world
 
-CONFTEST = str(Path(__file__).with_name("conftest.py"))
-
 
 @pytest.fixture
-def publisher(broker: RunningBroker, monkeypatch: pytest.MonkeyPatch) -> Iterator[PahoPublisher]:
-    """The hub's command publisher, given to the live server's app."""
+def robot_publisher(broker: RunningBroker) -> Iterator[PahoPublisher]:
+    """The hub's command publisher, given to the live server's app (overrides conftest's)."""
     pub = PahoPublisher(broker.hub, client_id=f"e2e-cmd-{uuid.uuid4().hex[:8]}")
-    for module in list(sys.modules.values()):
-        if getattr(module, "__file__", None) == CONFTEST and hasattr(module, "create_app"):
-            real = module.create_app
-            monkeypatch.setattr(
-                module,
-                "create_app",
-                lambda *a, _real=real, **kw: _real(*a, **kw, robot_publisher=pub),
-            )
     yield pub
     pub.close()
 
@@ -58,7 +46,7 @@ def _event(robot: str, seq: int, typ: str, data: dict[str, Any], ts: datetime) -
 
 
 def test_nurse_adds_a_message_pending_until_the_robot_confirms_then_its_answers_show(
-    publisher: PahoPublisher, live_server: LiveServer, browser: Any
+    robot_publisher: PahoPublisher, live_server: LiveServer, browser: Any
 ) -> None:
     robot = f"rob-{uuid.uuid4().hex[:8]}"
     password = secrets.token_urlsafe(12)
