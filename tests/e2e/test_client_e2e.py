@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, screenshot
-from tests.e2e.test_round_e2e import login, mount_nurse_pages
+from tests.e2e.test_round_e2e import login
 from tests.integration.test_web_round import seed_world, store_new_version
-
-
-@pytest.fixture(autouse=True)
-def _nurse_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    mount_nurse_pages(monkeypatch)
 
 
 def test_nurse_of_another_team_cannot_open_the_client(

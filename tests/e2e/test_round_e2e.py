@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, screenshot
-from tests.integration.test_web_round import PASSWORD, include_nurse_pages, seed_world
-
-
-def mount_nurse_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until the hub mounts the nurse pages itself, give them to the live server."""
-    # pytest may have imported the e2e conftest under another module name: patch each copy.
-    for module in list(sys.modules.values()):
-        if getattr(module, "__file__", None) == conftest_path and hasattr(module, "create_app"):
-            real = module.create_app
-            monkeypatch.setattr(
-                module,
-                "create_app",
-                lambda *a, _real=real, **kw: include_nurse_pages(_real(*a, **kw)),
-            )
-
-
-conftest_path = str(Path(__file__).with_name("conftest.py"))
-
-
-@pytest.fixture(autouse=True)
-def _nurse_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    mount_nurse_pages(monkeypatch)
+from tests.integration.test_web_round import PASSWORD, seed_world
 
 
 def login(browser: Any, url: str, username: str, **ctx: Any) -> Any:

@@ -23,7 +23,6 @@ from tests.integration.test_web_round import (
     BASE,
     PASSWORD,
     NurseWorld,
-    include_nurse_pages,
     seed_world,
 )
 
@@ -102,7 +101,7 @@ def seed_family_world(
 def _browser(
     sessions: sessionmaker[Session], username: str, publisher: FakePublisher
 ) -> TestClient:
-    app = include_nurse_pages(create_app(sessions, robot_publisher=publisher))
+    app = create_app(sessions, robot_publisher=publisher)
     c = TestClient(app, base_url=BASE)
     r = c.post(
         "/login",

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import httpx
 from defusedxml import ElementTree
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,8 +26,6 @@ from hub.auth.models import Pharmacy, PharmacyClient, User
 from hub.auth.service import create_user
 from hub.store.db import unit_of_work
 from hub.store.models import AuditEntry, Client, Device, Event, Home, Team
-from hub.web import checks as web_checks
-from hub.web import client as web_client
 from hub.web import round as web_round
 from hub.web.charts import Mark, heat_level, heatmap_svg, timeline_svg
 
@@ -222,16 +219,6 @@ def store_new_version(sessions: sessionmaker[Session], world: NurseWorld) -> Non
         )
 
 
-def include_nurse_pages(app: FastAPI) -> FastAPI:
-    """Mount the nurse pages unless the hub already does."""
-    paths = {getattr(r, "path", None) for r in app.routes}
-    if "/round" not in paths:
-        app.include_router(web_round.router)
-        app.include_router(web_checks.router)
-        app.include_router(web_client.router)
-    return app
-
-
 def _login(c: TestClient, username: str) -> None:
     r = c.post(
         "/login",
@@ -243,7 +230,7 @@ def _login(c: TestClient, username: str) -> None:
 
 
 def _browser(sessions: sessionmaker[Session], username: str) -> TestClient:
-    c = TestClient(include_nurse_pages(create_app(sessions)), base_url=BASE)
+    c = TestClient(create_app(sessions), base_url=BASE)
     _login(c, username)
     return c
 
@@ -462,7 +449,7 @@ def test_pages_speak_english_with_the_lang_cookie_and_404_for_other_roles(
     pia = _browser(sessions, f"pia-{w.tag}")
     for path in ("/round", "/checks", f"/clients/{w.client_id}"):
         assert pia.get(path).status_code == 404
-    anonymous = TestClient(include_nurse_pages(create_app(sessions)), base_url=BASE)
+    anonymous = TestClient(create_app(sessions), base_url=BASE)
     r = anonymous.get("/round", follow_redirects=False)
     assert r.headers["location"] == "/login?next=/round"
 
