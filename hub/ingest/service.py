@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -67,6 +67,59 @@ class IngestConfig:
     coalesce_acks: bool = True  # one write for a batch's PUBACKs (False: paho's ack() each)
 
 
+class _BufferedSocket:
+    """The broker connection read in large chunks instead of paho's per-packet reads.
+
+    paho reads each packet with several small recv() calls (type byte, length bytes one at
+    a time, body) and one select() per packet; every call is a system call that releases
+    the GIL, which the storing worker then takes over. One recv() of up to 256 KiB serves
+    hundreds of packets. `pending()` is the attribute paho already consults for TLS
+    sockets: while it is non-zero, paho's loop does not wait in select().
+    """
+
+    __slots__ = ("_sock", "_buf", "_pos")
+
+    _CHUNK = 256 * 1024
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, bufsize: int) -> bytes:
+        if self._pos >= len(self._buf):
+            data: bytes = self._sock.recv(max(bufsize, self._CHUNK))  # BlockingIOError: none
+            if not data:
+                return data  # the broker closed the connection
+            self._buf, self._pos = data, 0
+        start = self._pos
+        self._pos = min(start + bufsize, len(self._buf))
+        return self._buf[start : self._pos]
+
+    def pending(self) -> int:
+        return len(self._buf) - self._pos
+
+    def __getattr__(self, name: str) -> Any:  # send, fileno, setblocking, close, ...
+        return getattr(self._sock, name)
+
+
+class _IngestClient(mqtt.Client):
+    """paho's client reading through `_BufferedSocket`, many packets per wake-up."""
+
+    def _create_socket(self) -> Any:
+        sock = super()._create_socket()
+        return sock if hasattr(sock, "pending") else _BufferedSocket(sock)
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        for _ in range(4096):  # bounded: writes (acks) and keepalive get their turn
+            sock: Any = self._sock
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or sock is None or not sock.pending():
+                break
+            rc = super().loop_read(max_packets)
+        return rc
+
+
 class IngestService:
     """Runs the MQTT client and the storing worker."""
 
@@ -87,7 +140,7 @@ class IngestService:
         self._stop = threading.Event()
         self._generation = 0
         self._worker = threading.Thread(target=self._run_worker, name="ingest-worker", daemon=True)
-        self._client = mqtt.Client(
+        self._client = _IngestClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=mqtt.MQTTv5,
