@@ -13,9 +13,12 @@ the same messages on the same broker, and each consumer's CPU time and peak memo
 - hub: the hub as `hub.runtime` wires it (`open_runtime` + `start_ingest`): validate,
   store, device status, every BatchHook including the rule engine and alerts, and the
   acknowledgement after COMMIT — on SQLite and on PostgreSQL (a throw-away database on
-  127.0.0.1:5432, or the private cluster the tests start).
+  127.0.0.1:5432, or the private cluster the tests start). The hub reads MQTT in its
+  receiver process (hub.ingest.receiver, the default): its CPU and memory are added to
+  the hub's. `--thread-receiver` adds a run of the hub reading MQTT on a thread of its
+  own process (CAREHUB_INGEST_RECEIVER=thread), on a database of its own.
 
-    python bench/ingest.py [--events N] [--homes H] [--no-postgres]
+    python bench/ingest.py [--events N] [--homes H] [--no-postgres] [--thread-receiver]
                            [--sqlite-synchronous FULL|NORMAL]
 """
 
@@ -45,6 +48,7 @@ from paho.mqtt.properties import Properties  # noqa: E402
 
 from devices import topics  # noqa: E402
 
+THREAD_DB = "SQLite, receiver thread"
 EVENTS_PER_HOME_DAY = 1100  # about what simulators.stream produces (70 % heartbeats)
 
 
@@ -118,8 +122,27 @@ def consume_noop(host: str, port: int, user: str, pw: str, client_id: str, n: in
     print(json.dumps({"wall": wall, "cpu": cpu - cpu0, "rss_kb": rss, "rss0_kb": rss0}))
 
 
-def consume_hub(db_url: str, broker_url: str, client_id: str, n: int, synchronous: str) -> None:
-    """Run the hub as the runtime wires it until n events are stored; print the figures."""
+def _proc_usage(pid: int) -> tuple[float, int]:
+    """CPU seconds and RSS high-water mark (KiB) of another live process (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    hwm = 0
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return (int(fields[11]) + int(fields[12])) / tick, hwm
+
+
+def consume_hub(
+    db_url: str, broker_url: str, client_id: str, n: int, synchronous: str, receiver: str
+) -> None:
+    """Run the hub as the runtime wires it until n events are stored; print the figures.
+
+    With the receiver process (the default), the figures are those of both processes:
+    CPU is the sum, memory the sum of both high-water marks.
+    """
     from hub.runtime import open_runtime
     from hub.settings import Settings
 
@@ -130,11 +153,16 @@ def consume_hub(db_url: str, broker_url: str, client_id: str, n: int, synchronou
         hub_client_id=client_id,
         data_dir=data_dir,
         sqlite_synchronous=synchronous,
+        ingest_receiver=receiver,
     )
     rt = open_runtime(settings, migrate=False)
     rss0 = _usage()[1]
     cpu0, t0 = _usage()[0], time.perf_counter()
     ingest = rt.start_ingest()
+    pid = ingest.receiver_pid
+    rcpu0 = 0.0
+    if pid is not None:  # its start-up (interpreter, imports) counts against the hub
+        rcpu0 = _proc_usage(pid)[0]
     deadline = t0 + 900
     while ingest.stats.stored < n:
         if time.perf_counter() > deadline:
@@ -142,18 +170,21 @@ def consume_hub(db_url: str, broker_url: str, client_id: str, n: int, synchronou
         time.sleep(0.005)
     wall = time.perf_counter() - t0
     cpu, rss = _usage()
+    rcpu, rrss = _proc_usage(pid) if pid is not None else (0.0, 0)
     split = _thread_cpu()
     stats = ingest.stats
     out = {
         "wall": wall,
-        "cpu": cpu - cpu0,
-        "rss_kb": rss,
+        "cpu": cpu - cpu0 + rcpu - rcpu0,
+        "rss_kb": rss + rrss,
         "rss0_kb": rss0,
         "stored": stats.stored,
         "duplicates": stats.duplicates,
         "dead_letters": stats.dead_letters,
         "batches": stats.batches,
-        "cpu_network": sum(v for k, v in split.items() if k.startswith("paho")),
+        "cpu_network": rcpu - rcpu0
+        if pid is not None
+        else sum(v for k, v in split.items() if k.startswith("paho")),
         "cpu_worker": split.get("ingest-worker", 0.0),
     }
     rt.close()
@@ -208,6 +239,11 @@ def main() -> None:
     ap.add_argument("--homes", type=int, default=10)
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--sqlite-synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    ap.add_argument(
+        "--thread-receiver",
+        action="store_true",
+        help="also run the hub on SQLite with CAREHUB_INGEST_RECEIVER=thread (one process)",
+    )
     ap.add_argument("--consume", choices=["noop", "hub"], help=argparse.SUPPRESS)
     ap.add_argument("--child-args", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -216,7 +252,9 @@ def main() -> None:
         if args.consume == "noop":
             consume_noop(c["host"], c["port"], c["user"], c["pw"], c["client_id"], c["n"])
         else:
-            consume_hub(c["db_url"], c["broker_url"], c["client_id"], c["n"], c["sync"])
+            consume_hub(
+                c["db_url"], c["broker_url"], c["client_id"], c["n"], c["sync"], c["receiver"]
+            )
         return
     run(args)
 
@@ -254,6 +292,8 @@ def run(args: argparse.Namespace) -> None:
     sec = broker.start()
     admin, hub_addr = broker.admin_address(sec), broker.hub_address(sec)
     dbs = {"SQLite": f"sqlite:///{work / 'bench.db'}"}
+    if args.thread_receiver:  # its own database: the same work, not 30,000 duplicates
+        dbs[THREAD_DB] = f"sqlite:///{work / 'bench-thread.db'}"
     drop_pg = None
     if not args.no_postgres:
         from tests.conftest import _find_postgres, create_pg_database, drop_pg_database
@@ -298,7 +338,12 @@ def run(args: argparse.Namespace) -> None:
 
     # 1. every consumer's session exists (and is offline) before anything is published
     host, port = "127.0.0.1", broker.port
-    ids = {"noop": "bench-noop", **{name: f"bench-hub-{name.lower()}" for name in dbs}}
+    # (label, database URL, receiver, MQTT client id) of every hub run
+    hubs = [
+        (name, url, "thread" if name == THREAD_DB else "process", f"bench-hub-{i}")
+        for i, (name, url) in enumerate(dbs.items())
+    ]
+    ids = {"noop": "bench-noop", **{h[3]: h[3] for h in hubs}}
     for cid in ids.values():
         _create_session(host, port, hub_addr.username, hub_addr.password, cid)
 
@@ -323,12 +368,12 @@ def run(args: argparse.Namespace) -> None:
     )  # fmt: skip
     rows.append(("no-op paho subscriber", noop))
     broker_url = f"mqtt://{hub_addr.username}:{hub_addr.password}@{host}:{port}"
-    for name, url in dbs.items():
+    for name, url, receiver, client_id in hubs:
         res = _child(
             [
                 "--consume", "hub", "--child-args",
-                json.dumps({"db_url": url, "broker_url": broker_url, "client_id": ids[name],
-                            "n": n, "sync": args.sqlite_synchronous}),
+                json.dumps({"db_url": url, "broker_url": broker_url, "client_id": client_id,
+                            "n": n, "sync": args.sqlite_synchronous, "receiver": receiver}),
             ]
         )  # fmt: skip
         engine = make_engine(url)
@@ -338,29 +383,30 @@ def run(args: argparse.Namespace) -> None:
         engine.dispose()
         if stored != n or distinct != n:
             raise SystemExit(f"{name}: {stored} rows ({distinct} distinct) for {n} events")
-        label = f"hub, {name}" + (
-            f" (synchronous={args.sqlite_synchronous})" if name == "SQLite" else ""
-        )
-        rows.append((label, res))
+        db = "SQLite" if name == THREAD_DB else name
+        sync = f", synchronous={args.sqlite_synchronous}" if db == "SQLite" else ""
+        rows.append((f"hub, {db} (receiver {receiver}{sync})", res))
     broker.stop()
     load1 = os.getloadavg()
 
     ref = n / noop["wall"]
     print(
-        f"\n{'consumer':<38} {'events/s':>9} {'ratio':>6} {'CPU s/1000 ev':>14}"
+        f"\n{'consumer':<50} {'events/s':>9} {'ratio':>6} {'CPU s/1000 ev':>14}"
         f" {'peak RSS MiB':>13} {'(at start)':>10}"
     )
     for label, r in rows:
         rate = n / r["wall"]
         print(
-            f"{label:<38} {rate:>9,.0f} {rate / ref:>6.2f} {r['cpu'] / n * 1000:>14.3f}"
+            f"{label:<50} {rate:>9,.0f} {rate / ref:>6.2f} {r['cpu'] / n * 1000:>14.3f}"
             f" {r['rss_kb'] / 1024:>13.0f} {r['rss0_kb'] / 1024:>10.0f}"
         )
-    print("\nhub CPU per 1,000 events by thread (paho network thread / ingest worker / rest):")
+    print(
+        "\nhub CPU per 1,000 events (MQTT receiver process or paho thread / ingest worker / rest):"
+    )
     for label, r in rows[1:]:
         net, work = r["cpu_network"] / n * 1000, r["cpu_worker"] / n * 1000
         rest = r["cpu"] / n * 1000 - net - work
-        print(f"  {label:<36} {net:.3f} / {work:.3f} / {rest:.3f} s  ({r['batches']} batches)")
+        print(f"  {label:<50} {net:.3f} / {work:.3f} / {rest:.3f} s  ({r['batches']} batches)")
     print(
         f"\nN={n}, MQTT 5, QoS 1, one broker, each consumer alone in its own process; ratio ="
         f" hub events/s / no-op events/s; CPU = the consumer process (all threads);"

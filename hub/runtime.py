@@ -66,6 +66,7 @@ class Runtime:
                 batch_wait_ms=s.ingest_batch_wait_ms,
                 queue_max=s.ingest_queue_max,
                 max_payload_bytes=s.max_payload_bytes,
+                receiver=s.ingest_receiver,
             ),
             self.sessions,
             hooks=self.hooks,

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
         ge=1,
         description="Bounded in-process queue between MQTT and the store (back-pressure)",
     )
+    ingest_receiver: Literal["process", "thread"] = Field(
+        "process",
+        description="Where MQTT is read: a receiver process (two cores) or a thread of the hub",
+    )
     max_payload_bytes: int = Field(
         16 * 1024, ge=256, description="Larger payloads are dead-lettered"
     )

@@ -1,10 +1,14 @@
 """The ingest service: paho (MQTT 5, QoS 1, persistent session, manual ack) → queue → batches.
 
-The paho network thread only wraps each message in an `Inbound` and puts it on a bounded
-queue (a full queue blocks it: back-pressure reaches the broker, which keeps queueing).
-One worker thread takes batches, stores each in one transaction, and acknowledges every
-message of the batch to the broker only after COMMIT — so a crash at any point loses
-nothing that was acknowledged; redeliveries are absorbed by the idempotent store.
+The MQTT side only wraps each message in an `Inbound` and puts it on a bounded queue (a
+full queue blocks it: back-pressure reaches the broker, which keeps queueing). One worker
+thread takes batches, stores each in one transaction, and acknowledges every message of
+the batch to the broker only after COMMIT — so a crash at any point loses nothing that was
+acknowledged; redeliveries are absorbed by the idempotent store.
+
+The MQTT side runs either in the receiver process (`receiver="process"`, the default:
+hub.ingest.receiver, so receiving and storing use two cores) or as paho's network thread
+in this process (`receiver="thread"`).
 """
 
 from __future__ import annotations
@@ -12,28 +16,24 @@ from __future__ import annotations
 import logging
 import queue
 import random
-import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.orm import Session, sessionmaker
 
-from devices import topics
 from hub.broker.dynsec import BrokerAddress
+from hub.ingest.client import Connection, connect_async, make_client, send_acks
+from hub.ingest.receiver import Message, ReceiverProcess
 from hub.ingest.store import BatchHook, BatchResult, Inbound, store_isolating_poison
 
 log = logging.getLogger(__name__)
-
-_PUBACK = struct.Struct("!BBH")  # fixed header (type 4 << 4, remaining length 2), packet id
 
 
 @dataclass
@@ -65,59 +65,23 @@ class IngestConfig:
     max_payload_bytes: int = 16 * 1024
     keepalive_s: int = 30
     coalesce_acks: bool = True  # one write for a batch's PUBACKs (False: paho's ack() each)
+    receiver: Literal["process", "thread"] = "process"
 
-
-class _BufferedSocket:
-    """The broker connection read in large chunks instead of paho's per-packet reads.
-
-    paho reads each packet with several small recv() calls (type byte, length bytes one at
-    a time, body) and one select() per packet; every call is a system call that releases
-    the GIL, which the storing worker then takes over. One recv() of up to 256 KiB serves
-    hundreds of packets. `pending()` is the attribute paho already consults for TLS
-    sockets: while it is non-zero, paho's loop does not wait in select().
-    """
-
-    __slots__ = ("_sock", "_buf", "_pos")
-
-    _CHUNK = 256 * 1024
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._buf = b""
-        self._pos = 0
-
-    def recv(self, bufsize: int) -> bytes:
-        if self._pos >= len(self._buf):
-            data: bytes = self._sock.recv(max(bufsize, self._CHUNK))  # BlockingIOError: none
-            if not data:
-                return data  # the broker closed the connection
-            self._buf, self._pos = data, 0
-        start = self._pos
-        self._pos = min(start + bufsize, len(self._buf))
-        return self._buf[start : self._pos]
-
-    def pending(self) -> int:
-        return len(self._buf) - self._pos
-
-    def __getattr__(self, name: str) -> Any:  # send, fileno, setblocking, close, ...
-        return getattr(self._sock, name)
-
-
-class _IngestClient(mqtt.Client):
-    """paho's client reading through `_BufferedSocket`, many packets per wake-up."""
-
-    def _create_socket(self) -> Any:
-        sock = super()._create_socket()
-        return sock if hasattr(sock, "pending") else _BufferedSocket(sock)
-
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        for _ in range(4096):  # bounded: writes (acks) and keepalive get their turn
-            sock: Any = self._sock
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or sock is None or not sock.pending():
-                break
-            rc = super().loop_read(max_packets)
-        return rc
+    def connection(self) -> Connection:
+        return Connection(
+            host=self.address.host,
+            port=self.address.port,
+            username=self.address.username,
+            password=self.address.password,
+            client_id=self.client_id,
+            share_group=self.share_group,
+            session_expiry_s=self.session_expiry_s,
+            # A bounded receive window: the broker never has more unacknowledged messages
+            # in flight to us than we are willing to hold in two batches.
+            receive_max=max(1, min(65535, self.batch_max * 2)),
+            keepalive_s=self.keepalive_s,
+            coalesce_acks=self.coalesce_acks,
+        )
 
 
 class IngestService:
@@ -140,36 +104,37 @@ class IngestService:
         self._stop = threading.Event()
         self._generation = 0
         self._worker = threading.Thread(target=self._run_worker, name="ingest-worker", daemon=True)
-        self._client = _IngestClient(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=config.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        self._client.username_pw_set(config.address.username, config.address.password)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
+        self._client: mqtt.Client | None = None
+        self._receiver: ReceiverProcess | None = None
+        if config.receiver == "process":
+            self._receiver = ReceiverProcess(
+                config.connection(),
+                on_messages=self._on_messages,
+                on_up=self._on_up,
+                on_down=self._on_down,
+            )
+        else:
+            self._client = client = make_client(config.connection())
+            client.on_connect = self._on_connect
+            client.on_disconnect = self._on_disconnect
+            client.on_message = self._on_message
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Connect (retrying in the background) and start the worker."""
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.config.session_expiry_s
-        # A bounded receive window: the broker never has more unacknowledged messages
-        # in flight to us than we are willing to hold in one batch.
-        props.ReceiveMaximum = max(1, min(65535, self.config.batch_max * 2))
         self._worker.start()
-        self._client.connect_async(
-            self.config.address.host,
-            self.config.address.port,
-            keepalive=self.config.keepalive_s,
-            clean_start=False,  # MQTT 5 §3.1.2.4: resume the session, keep the queue
-            properties=props,
-        )
-        self._client.loop_start()
+        if self._receiver is not None:
+            self._receiver.start()
+        else:
+            assert self._client is not None
+            connect_async(self._client, self.config.connection())
+            self._client.loop_start()
+
+    @property
+    def receiver_pid(self) -> int | None:
+        """The receiver process's pid (None when receiving on a thread)."""
+        return self._receiver.pid if self._receiver is not None else None
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         """Block until connected and subscribed (tests, readiness)."""
@@ -193,8 +158,30 @@ class IngestService:
         """Graceful shutdown: store and acknowledge what was received, then disconnect."""
         self._stop.set()
         self._worker.join(timeout)
-        self._client.disconnect()
-        self._client.loop_stop()
+        if self._receiver is not None:
+            self._receiver.stop(timeout)
+        elif self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+
+    # --- the receiver process's callbacks (its reader thread) ------------------------------
+
+    def _on_messages(self, messages: list[Message]) -> None:
+        fromts, put = datetime.fromtimestamp, self._queue.put
+        for topic, payload, at, mid, qos, generation in messages:
+            # Blocks when the worker falls behind (bounded memory): the receiver then
+            # stops reading and the broker keeps queueing.
+            put(Inbound(topic, payload, fromts(at, UTC), mid, qos, generation))
+
+    def _on_up(self, generation: int, session_present: bool) -> None:
+        self._generation = generation
+        self.stats.connected = True
+        log.info("ingest connected (session present: %s)", session_present)
+
+    def _on_down(self, reason: str) -> None:
+        if self.stats.connected and not self._stop.is_set():
+            log.warning("ingest disconnected (%s); reconnecting with back-off", reason)
+        self.stats.connected = False
 
     # --- paho callbacks (network thread: keep them tiny) ------------------------------------
 
@@ -205,11 +192,7 @@ class IngestService:
             log.error("broker refused the hub's connection: %s", rc)
             return
         self._generation += 1
-        subs = [
-            (topics.shared(f, self.config.share_group) if self.config.share_group else f, 1)
-            for f in topics.HUB_FILTERS
-        ]
-        result, _mid = client.subscribe(subs)
+        result, _mid = client.subscribe(self.config.connection().subscriptions())
         if result != mqtt.MQTT_ERR_SUCCESS:
             log.error("subscribe failed: rc=%s", result)
             return
@@ -270,18 +253,11 @@ class IngestService:
         """
         generation = self._generation
         mids = [m.mid for m in batch if m.qos == 1 and m.generation == generation]
-        queue_packet = getattr(self._client, "_packet_queue", None)
-        if mids and queue_packet is not None and self.config.coalesce_acks:
-            # The batch's PUBACKs as one write: paho's ack() queues one packet, wakes its
-            # network thread and makes one send() per message. The bytes are the same
-            # PUBACK packets (MQTT 5 §3.4: reason code omitted = success), back to back.
-            queue_packet(mqtt.PUBACK, b"".join([_PUBACK.pack(0x40, 2, m) for m in mids]), 0, 0)
-        else:
-            for mid in mids:
-                self._client.ack(mid, 1)
-        for m in batch:
-            if m.qos == 2 and m.generation == generation:  # not subscribed at QoS 2 today
-                self._client.ack(m.mid, 2)
+        if self._receiver is not None:
+            self._receiver.ack(generation, mids)
+            return
+        assert self._client is not None
+        send_acks(self._client, mids, coalesce=self.config.coalesce_acks)
 
     def _run_worker(self) -> None:
         while True:

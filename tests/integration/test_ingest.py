@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import pytest
 from sqlalchemy import func, select
@@ -50,13 +51,16 @@ class Hub:
             return int(s.scalar(stmt) or 0)
 
 
-@pytest.fixture
-def hub(broker: RunningBroker, sessions: sessionmaker[Session]) -> Iterator[Hub]:
+@pytest.fixture(params=["process", "thread"], ids=["receiver-process", "receiver-thread"])
+def hub(
+    broker: RunningBroker, sessions: sessionmaker[Session], request: pytest.FixtureRequest
+) -> Iterator[Hub]:
     cfg = IngestConfig(
         address=broker.hub,
         client_id=f"hub-{uuid.uuid4().hex[:8]}",
         share_group=f"g{uuid.uuid4().hex[:6]}",
         max_payload_bytes=4096,
+        receiver=request.param,
     )
     ingest = IngestService(cfg, sessions)
     ingest.start()
@@ -182,14 +186,24 @@ def test_revoked_device_is_disconnected_and_refused(hub: Hub, broker: RunningBro
     again.client.loop_stop()
 
 
-@pytest.mark.parametrize("coalesce", [True, False], ids=["one-write-acks", "paho-ack-each"])
+@pytest.mark.parametrize(
+    ("receiver", "coalesce"),
+    [("process", True), ("process", False), ("thread", True), ("thread", False)],
+    ids=["process-one-write-acks", "process-ack-each", "thread-one-write-acks", "thread-ack-each"],
+)
 def test_acknowledged_batches_are_not_redelivered_to_the_next_session(
-    broker: RunningBroker, sessions: sessionmaker[Session], coalesce: bool
+    broker: RunningBroker,
+    sessions: sessionmaker[Session],
+    receiver: Literal["process", "thread"],
+    coalesce: bool,
 ) -> None:
     """The batch's PUBACKs reach the broker: a restarted hub (same persistent session) gets
     nothing again, only what was published after."""
     cfg = IngestConfig(
-        address=broker.hub, client_id=f"hub-ack-{uuid.uuid4().hex[:8]}", coalesce_acks=coalesce
+        address=broker.hub,
+        client_id=f"hub-ack-{uuid.uuid4().hex[:8]}",
+        coalesce_acks=coalesce,
+        receiver=receiver,
     )
     first = IngestService(cfg, sessions)
     first.start()

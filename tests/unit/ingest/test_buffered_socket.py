@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.ingest.service import _BufferedSocket
+from hub.ingest.client import BufferedSocket
 
 
 class _ChunkedSocket:
@@ -47,7 +47,7 @@ class _ChunkedSocket:
 def test_reads_of_any_size_return_the_stream_in_order(
     chunks: list[bytes], sizes: list[int]
 ) -> None:
-    sock = _BufferedSocket(_ChunkedSocket(list(chunks)))
+    sock = BufferedSocket(_ChunkedSocket(list(chunks)))
     expected = b"".join(chunks)
     got = bytearray()
     i = 0
@@ -68,7 +68,7 @@ def test_reads_of_any_size_return_the_stream_in_order(
 def test_one_system_read_serves_many_small_reads() -> None:
     packet = b"\x30\x05ab123"  # what paho reads as type byte, length byte, body
     raw = _ChunkedSocket([packet * 100])
-    sock = _BufferedSocket(raw)
+    sock = BufferedSocket(raw)
     for _ in range(100):
         assert sock.recv(1) == b"\x30"
         assert sock.recv(1) == b"\x05"
@@ -78,7 +78,7 @@ def test_one_system_read_serves_many_small_reads() -> None:
 
 
 def test_pending_tells_paho_not_to_wait_in_select_while_bytes_are_buffered() -> None:
-    sock = _BufferedSocket(_ChunkedSocket([b"abcdef"]))
+    sock = BufferedSocket(_ChunkedSocket([b"abcdef"]))
     assert sock.pending() == 0
     assert sock.recv(2) == b"ab"
     assert sock.pending() == 4
@@ -89,7 +89,7 @@ def test_pending_tells_paho_not_to_wait_in_select_while_bytes_are_buffered() -> 
 
 
 def test_a_closed_connection_reads_as_empty_once_the_buffer_is_drained() -> None:
-    sock = _BufferedSocket(_ChunkedSocket([b"xy"], eof=True))
+    sock = BufferedSocket(_ChunkedSocket([b"xy"], eof=True))
     assert sock.recv(1) == b"x"
     assert sock.recv(1) == b"y"
     assert sock.recv(1) == b""
@@ -97,7 +97,7 @@ def test_a_closed_connection_reads_as_empty_once_the_buffer_is_drained() -> None
 
 def test_everything_else_goes_to_the_socket() -> None:
     raw = _ChunkedSocket([])
-    sock = _BufferedSocket(raw)
+    sock = BufferedSocket(raw)
     assert sock.send(b"\x40\x02\x00\x01") == 4
     assert raw.sent == [b"\x40\x02\x00\x01"]
     assert sock.fileno() == 42
