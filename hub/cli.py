@@ -91,9 +91,33 @@ def broker() -> None:
 
 def _wait_for_signal() -> None:
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, *STOP_SIGNALS):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+
+
+# SIGTERM (docker stop, systemd, kill) and SIGHUP (the terminal closed) stop as Ctrl-C does.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop_on_signals() -> None:
+    """Make SIGTERM and SIGHUP a Ctrl-C (SIGINT), so `finally` stops broker and hub.
+
+    Mosquitto runs in its own session and only the hub's shutdown stops it. With the
+    default handlers, SIGTERM before the web server ran, or re-raised by uvicorn after its
+    own graceful shutdown, ended the process at once and orphaned the broker; SIGHUP did so
+    always. As SIGINT, uvicorn (while it runs) shuts down gracefully and then re-raises it,
+    which ends in KeyboardInterrupt like any Ctrl-C. Further SIGTERM/SIGHUP while the hub
+    drains are ignored.
+    """
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        signal.raise_signal(signal.SIGINT)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, interrupt)
 
 
 def _serve_http(rt: Runtime, ingest: IngestService, settings: Settings, *, log_level: str) -> None:
@@ -164,6 +188,7 @@ def serve(
 
     settings = get_settings()
     _setup_logging(settings)
+    _stop_on_signals()
     rt = open_runtime(settings, migrate=migrate)
     try:
         if settings.demo:  # compose's demo profile: the simulators read demo-devices.json
@@ -189,6 +214,7 @@ def run(
 
     settings = get_settings()
     _setup_logging(settings)
+    _stop_on_signals()
     rt = open_runtime(settings)
     try:
         seeded = _seed_demo(rt, settings, homes=homes, seed=seed) if demo else None

@@ -23,7 +23,7 @@ from devices.kinds import Kind
 from etrs.bsn import is_valid_bsn
 from hub import audit
 from hub.auth.deps import SessionDep, request_source
-from hub.auth.models import ROLES, Pharmacy, TeamMember, User
+from hub.auth.models import ROLES, ApiToken, Pharmacy, TeamMember, User
 from hub.auth.service import can_access_client, create_user, visible_client_ids
 from hub.devices import service as devices
 from hub.rules.careplan import AnswerRule, CarePlan, RuleSwitches
@@ -437,6 +437,24 @@ def users_page(request: Request, session: SessionDep, user: AdminUser) -> Respon
     return _users_page(request, session, user)
 
 
+def _check_profile(
+    session: Session,
+    t: Callable[[str], str],
+    *,
+    role: str,
+    teams: tuple[str, ...],
+    pharmacy_id: str,
+) -> str | None:
+    """Role, teams and pharmacy as create and edit accept them (a refusal, or None)."""
+    if role not in ROLES:
+        raise HTTPException(422, "unknown role")
+    if any(session.get(Team, tid) is None for tid in teams):
+        raise HTTPException(422, "unknown team")
+    if role == "pharmacist" and (not pharmacy_id or session.get(Pharmacy, pharmacy_id) is None):
+        return t("admin.pharmacy.needed")
+    return None
+
+
 @router.post("/users", response_class=HTMLResponse)
 def add_user(
     request: Request,
@@ -454,17 +472,14 @@ def add_user(
     teams = tuple(tid for tid in (team_id or []) if tid)
     form = {"username": username, "display_name": display_name, "role": role}
     form.update(pharmacy_id=pharmacy_id, level=str(qualification_level), teams=",".join(teams))
+    refused = _check_profile(session, t, role=role, teams=teams, pharmacy_id=pharmacy_id)
     error = None
-    if role not in ROLES:
-        raise HTTPException(422, "unknown role")
-    if any(session.get(Team, tid) is None for tid in teams):
-        raise HTTPException(422, "unknown team")
     if len(password) < MIN_PASSWORD:
         error = t("admin.password.short")
     elif session.scalar(select(User.id).where(User.username == username)) is not None:
         error = f"{t('admin.exists')} {username}"
-    elif role == "pharmacist" and (not pharmacy_id or session.get(Pharmacy, pharmacy_id) is None):
-        error = t("admin.pharmacy.needed")
+    else:
+        error = refused
     if error is not None:
         return _users_page(request, session, user, error=error, form=form, status=422)
     created = create_user(  # the password is hashed with argon2id there, never stored
@@ -493,6 +508,160 @@ def add_user(
     )
     session.commit()  # before the browser follows the redirect
     return RedirectResponse(f"/admin/users?saved={username}", status_code=303)
+
+
+def _target(session: Session, user_id: str) -> User:
+    target = session.get(User, user_id)
+    if target is None:
+        raise HTTPException(404)
+    return target
+
+
+def _teams_of(session: Session, user_id: str) -> list[str]:
+    return sorted(session.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user_id)))
+
+
+def _profile(session: Session, target: User) -> dict[str, object]:
+    """What the edit form changes, as the audit log keeps it (before and after)."""
+    return {
+        "display_name": target.display_name,
+        "role": target.role,
+        "teams": _teams_of(session, target.id),
+        "qualification_level": target.qualification_level,
+        "pharmacy_id": target.pharmacy_id,
+    }
+
+
+def _user_page(
+    request: Request,
+    session: Session,
+    user: User,
+    target: User,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    teams = _teams_of(session, target.id)
+    current = {
+        "display_name": target.display_name,
+        "role": target.role,
+        "level": str(target.qualification_level),
+        "teams": ",".join(teams),
+        "pharmacy_id": target.pharmacy_id or "",
+    }
+    return render(
+        request,
+        "admin/user.html",
+        user=user,
+        active="admin",
+        status=status,
+        error=error,
+        target=target,
+        form=form or current,
+        roles=ROLES,
+        teams=list(session.scalars(select(Team).order_by(Team.id))),
+        pharmacies=list(session.scalars(select(Pharmacy).order_by(Pharmacy.id))),
+    )
+
+
+@router.get("/users/{user_id}", response_class=HTMLResponse)
+def user_page(request: Request, session: SessionDep, user: AdminUser, user_id: str) -> Response:
+    return _user_page(request, session, user, _target(session, user_id))
+
+
+@router.post("/users/{user_id}", response_class=HTMLResponse)
+def edit_user(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    user_id: str,
+    display_name: Annotated[str, Form(min_length=1, max_length=200)],
+    role: Annotated[str, Form(max_length=16)],
+    team_id: Annotated[list[str] | None, Form()] = None,
+    qualification_level: Annotated[int, Form(ge=0, le=2)] = 0,
+    pharmacy_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Name, role, teams, double-check level (and pharmacy); never the username or password."""
+    target = _target(session, user_id)
+    t = _t(request)
+    teams = tuple(sorted({tid for tid in (team_id or []) if tid}))
+    form = {"display_name": display_name, "role": role, "pharmacy_id": pharmacy_id}
+    form.update(level=str(qualification_level), teams=",".join(teams))
+    error = _check_profile(session, t, role=role, teams=teams, pharmacy_id=pharmacy_id)
+    if target.id == user.id and role != "admin":
+        error = t("admin.self")  # an admin who demotes herself locks herself out
+    if error is not None:
+        return _user_page(request, session, user, target, error=error, form=form, status=422)
+    before = _profile(session, target)
+    existing = set(_teams_of(session, target.id))
+    target.display_name = display_name.strip()
+    target.role = role
+    target.qualification_level = qualification_level
+    target.pharmacy_id = pharmacy_id if role == "pharmacist" else None
+    for member in session.scalars(select(TeamMember).where(TeamMember.user_id == target.id)):
+        if member.team_id not in teams:
+            session.delete(member)
+    for tid in set(teams) - existing:
+        session.add(TeamMember(user_id=target.id, team_id=tid))
+    session.flush()
+    after = _profile(session, target)
+    audit.record(
+        session,
+        actor=user.id,
+        action="user.update",
+        object_type="user",
+        object_id=target.id,
+        source=request_source(request),
+        detail={
+            "username": target.username,
+            "from": {k: v for k, v in before.items() if after[k] != v},
+            "to": {k: v for k, v in after.items() if before[k] != v},
+        },
+    )
+    session.commit()  # before the browser follows the redirect
+    return RedirectResponse(f"/admin/users?saved={target.username}", status_code=303)
+
+
+@router.post("/users/{user_id}/active", response_class=HTMLResponse)
+def set_active(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    user_id: str,
+    active: Annotated[Literal["0", "1"], Form()],
+) -> Response:
+    """Deactivate (no login; her sessions and API tokens revoked at once) or reactivate.
+
+    A reactivated user logs in again: revoked tokens stay revoked.
+    """
+    target = _target(session, user_id)
+    if target.id == user.id:
+        return _users_page(request, session, user, error=_t(request)("admin.self"), status=409)
+    now = datetime.now(UTC)
+    revoked = 0
+    if active == "0":
+        tokens = session.scalars(
+            select(ApiToken).where(ApiToken.user_id == target.id, ApiToken.revoked_at.is_(None))
+        )
+        for token in tokens:
+            token.revoked_at = now
+            revoked += 1
+    was = target.active
+    target.active = active == "1"
+    session.flush()
+    audit.record(
+        session,
+        actor=user.id,
+        action="user.reactivate" if target.active else "user.deactivate",
+        object_type="user",
+        object_id=target.id,
+        source=request_source(request),
+        detail={"username": target.username, "was_active": was, "tokens_revoked": revoked},
+        at=now,
+    )
+    session.commit()  # before the browser follows the redirect
+    return RedirectResponse(f"/admin/users?saved={target.username}", status_code=303)
 
 
 # care plans

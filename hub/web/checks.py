@@ -4,62 +4,43 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from etrs import service
 from etrs.models import Administration, CheckRequest, DoubleCheck
 from etrs.routes import NowDep, PolicyDep
-from etrs.service import SignOffRefused
-from hub.auth.deps import SessionDep, request_source
+from hub.auth.deps import SessionDep
 from hub.auth.models import User
 from hub.auth.service import NotFoundError, visible_client_ids
 from hub.store.models import Client
-from hub.web.i18n import lang_of, translator
-from hub.web.round import (
-    FORMATS,
-    CareUser,
-    administration_view,
-    facts_of,
-    publish_alert,
-    refusal_text,
-    see_other,
-)
+from hub.web.round import FORMATS, Care, CareDep, CareUser, administration_view, decide, see_other
 from hub.web.routes import render
 
 router = APIRouter(include_in_schema=False)
 
 
 def _inbox_page(
-    request: Request,
-    session: Session,
-    *,
-    user: User,
-    now: NowDep,
-    policy: PolicyDep,
-    error: str | None = None,
-    error_id: str | None = None,
-    status: int = 200,
+    c: Care, *, error: str | None = None, error_id: str | None = None, status: int = 200
 ) -> Response:
     requests = service.check_inbox(
-        session, user=user, source=request_source(request), now=now, policy=policy
+        c.session, user=c.user, source=c.source, now=c.now, policy=c.policy
     )
     names: dict[str, str] = {}
     for r in requests:
         cid = r.administration.client_id
         if cid not in names:
-            client = session.get(Client, cid)
+            client = c.session.get(Client, cid)
             names[cid] = client.display_name if client else cid
         for uid in (r.requested_by,):
             if uid not in names:
-                requester = session.get(User, uid)
+                requester = c.session.get(User, uid)
                 names[uid] = requester.display_name if requester else uid
     return render(
-        request,
+        c.request,
         "checks/inbox.html",
-        user=user,
+        user=c.user,
         **FORMATS,
         active="checks",
         requests=requests,
@@ -71,10 +52,8 @@ def _inbox_page(
 
 
 @router.get("/checks", response_class=HTMLResponse)
-def inbox(
-    request: Request, session: SessionDep, user: CareUser, now: NowDep, policy: PolicyDep
-) -> Response:
-    return _inbox_page(request, session, user=user, now=now, policy=policy)
+def inbox(c: CareDep) -> Response:
+    return _inbox_page(c)
 
 
 @router.get("/checks/count")
@@ -111,58 +90,27 @@ def inbox_count(
 
 
 @router.post("/checks/{administration_id}", response_class=HTMLResponse)
-def decide(
+def decide_remote(
     administration_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    policy: PolicyDep,
+    c: CareDep,
     decision: Annotated[Literal["confirm", "reject"], Form()],
     verified: Annotated[str | None, Form()] = None,
     remark: Annotated[str | None, Form()] = None,
 ) -> Response:
-    source = request_source(request)
-    view = administration_view(
-        session,
-        user=user,
-        administration_id=administration_id,
-        source=source,
-        now=now,
-        policy=policy,
-    )
-    t = translator(lang_of(request))
-    error: str | None = None
-    if decision == "confirm" and not verified:
-        error = t("err.verify")
-    else:
-        try:
-            out = service.decide_check(
-                session,
-                checker=user,
-                administration_id=administration_id,
-                decision=decision,
-                seen=facts_of(view),
-                method="remote",
-                remark=(remark or "").strip() or None,
-                source=source,
-                now=now,
-                policy=policy,
-            )
-            publish_alert(request, out.alert)
-        except NotFoundError as exc:
-            raise HTTPException(404) from exc
-        except SignOffRefused as exc:
-            error = refusal_text(request, exc)
-    if error is not None:
-        return _inbox_page(
-            request,
-            session,
-            user=user,
-            now=now,
-            policy=policy,
-            error=error,
-            error_id=administration_id,
-            status=409,
+    view = administration_view(c, administration_id)
+    try:
+        error = decide(
+            c,
+            view,
+            checker=lambda: c.user,
+            method="remote",
+            decision=decision,
+            verified=verified,
+            remark=remark,
+            source=c.source,
         )
-    return see_other(session, f"/checks?done={decision}")
+    except NotFoundError as exc:
+        raise HTTPException(404) from exc
+    if error is not None:
+        return _inbox_page(c, error=error, error_id=administration_id, status=409)
+    return see_other(c.session, f"/checks?done={decision}")

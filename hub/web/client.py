@@ -13,25 +13,26 @@ from sqlalchemy.orm import Session
 
 from etrs import lists, service
 from etrs.models import ListItem
-from etrs.routes import NowDep, PolicyDep
+from etrs.routes import NowDep
 from etrs.schedule import AMSTERDAM
 from etrs.service import SignOffRefused
 from hub import audit
 from hub.auth.deps import SessionDep, request_source
-from hub.auth.models import User
 from hub.auth.service import NotFoundError, require_client_access
 from hub.store.models import Client, Event
 from hub.web.charts import Mark, heatmap_svg, timeline_svg
 from hub.web.i18n import lang_of, translator
 from hub.web.round import (
     FORMATS,
+    Care,
+    CareDep,
     CareUser,
     administration_view,
     hm,
     parse_amount,
     reason_choices,
-    refusal_text,
     see_other,
+    signed_off,
 )
 from hub.web.routes import render
 
@@ -80,23 +81,13 @@ def rhythm(
     return dict(counts), days, marks
 
 
-def _page(
-    request: Request,
-    session: Session,
-    *,
-    user: User,
-    client_id: str,
-    now: datetime,
-    policy: service.EtrsPolicy,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
-    source = request_source(request)
+def _page(c: Care, client_id: str, *, error: str | None = None, status: int = 200) -> Response:
+    session, user, now, source = c.session, c.user, c.now, c.source
     try:
         client = require_client_access(session, user, client_id)
     except NotFoundError as exc:
         raise HTTPException(404) from exc
-    t = translator(lang_of(request))
+    t = translator(lang_of(c.request))
     try:
         current = lists.list_changes(
             session, user=user, client_id=client_id, source=source, now=now
@@ -112,7 +103,7 @@ def _page(
         ]
     today = now.astimezone(AMSTERDAM).date()
     moments = service.moments_for(
-        session, user=user, day=today, source=source, client_id=client_id, now=now, policy=policy
+        session, user=user, day=today, source=source, client_id=client_id, now=now, policy=c.policy
     )
     history = service.client_history(
         session,
@@ -122,7 +113,7 @@ def _page(
         end=now + timedelta(minutes=1),
         source=source,
         now=now,
-        policy=policy,
+        policy=c.policy,
     )
     counts, days, marks = rhythm(session, client=client, now=now, t=t)
     audit.record(
@@ -151,7 +142,7 @@ def _page(
             )
     day_names = [t(f"day.{n}") for n in range(7)]
     return render(
-        request,
+        c.request,
         "client/client.html",
         user=user,
         **FORMATS,
@@ -169,15 +160,8 @@ def _page(
 
 
 @router.get("/{client_id}", response_class=HTMLResponse)
-def client_page(
-    client_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    policy: PolicyDep,
-) -> Response:
-    return _page(request, session, user=user, client_id=client_id, now=now, policy=policy)
+def client_page(client_id: str, c: CareDep) -> Response:
+    return _page(c, client_id)
 
 
 @router.post("/{client_id}/acknowledge", response_class=HTMLResponse)
@@ -206,11 +190,7 @@ def acknowledge(
 @router.post("/{client_id}/prn", response_class=HTMLResponse)
 def give_prn(
     client_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    policy: PolicyDep,
+    c: CareDep,
     item_id: Annotated[str, Form()],
     amount: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
@@ -220,71 +200,49 @@ def give_prn(
         if value is None:
             raise SignOffRefused("the amount given must be positive")
         view = service.give_prn(
-            session,
-            user=user,
+            c.session,
+            user=c.user,
             client_id=client_id,
             item_id=item_id,
             amount=value,
             reason=reason,
-            source=request_source(request),
-            now=now,
-            policy=policy,
+            source=c.source,
+            now=c.now,
+            policy=c.policy,
         )
     except NotFoundError as exc:
         raise HTTPException(404) from exc
     except (SignOffRefused, PermissionError) as exc:
-        return _page(
-            request,
-            session,
-            user=user,
-            client_id=client_id,
-            now=now,
-            policy=policy,
-            error=refusal_text(request, exc),
-            status=409,
-        )
-    if view.status == "awaiting_check":
-        return see_other(session, f"/round/check/{view.id}")
-    return see_other(session, f"/clients/{client_id}?prn=1#history")
+        return _page(c, client_id, error=c.refusal(exc), status=409)
+    return signed_off(c, view, f"/clients/{client_id}?prn=1#history")
 
 
 # --- corrections: a new record pointing at the wrong one (MP9 159691000146109) ----------
 
 
 def _correction_page(
-    request: Request,
-    session: Session,
-    *,
-    user: User,
+    c: Care,
     client_id: str,
     administration_id: str,
-    now: datetime,
-    policy: service.EtrsPolicy,
+    *,
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    record = administration_view(
-        session,
-        user=user,
-        administration_id=administration_id,
-        source=request_source(request),
-        now=now,
-        policy=policy,
-    )
+    record = administration_view(c, administration_id)
     if record.client_id != client_id:
         raise HTTPException(404)
-    client = session.get(Client, client_id)
-    t = translator(lang_of(request))
+    client = c.session.get(Client, client_id)
+    t = translator(lang_of(c.request))
     return render(
-        request,
+        c.request,
         "client/correct.html",
-        user=user,
+        user=c.user,
         **FORMATS,
         active="round",
         client=client,
         record=record,
         reasons=reason_choices(t),
-        default_time=hm(record.actual_at or record.planned_at or now),
+        default_time=hm(record.actual_at or record.planned_at or c.now),
         error=error or (t("correct.done") if record.corrected_by_id else None),
         status=status,
     )
@@ -305,35 +263,15 @@ def _given_at(raw: str, *, day_of: datetime) -> datetime | None:
 
 
 @router.get("/{client_id}/correct/{administration_id}", response_class=HTMLResponse)
-def correction_form(
-    client_id: str,
-    administration_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    policy: PolicyDep,
-) -> Response:
-    return _correction_page(
-        request,
-        session,
-        user=user,
-        client_id=client_id,
-        administration_id=administration_id,
-        now=now,
-        policy=policy,
-    )
+def correction_form(client_id: str, administration_id: str, c: CareDep) -> Response:
+    return _correction_page(c, client_id, administration_id)
 
 
 @router.post("/{client_id}/correct/{administration_id}", response_class=HTMLResponse)
 def correct(
     client_id: str,
     administration_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    policy: PolicyDep,
+    c: CareDep,
     outcome: Annotated[Literal["given", "not_given", "entered_in_error"], Form()],
     actual_time: Annotated[str, Form()] = "",
     amount: Annotated[str, Form()] = "",
@@ -341,49 +279,30 @@ def correct(
     reason_text: Annotated[str, Form()] = "",
 ) -> Response:
     """Record the correction (never an update of the old record) and show the history."""
-    original = administration_view(
-        session,
-        user=user,
-        administration_id=administration_id,
-        source=request_source(request),
-        now=now,
-        policy=policy,
-    )
+    original = administration_view(c, administration_id)
     if original.client_id != client_id:
         raise HTTPException(404)
     try:
         view = service.correct_administration(
-            session,
-            user=user,
+            c.session,
+            user=c.user,
             administration_id=administration_id,
             outcome=outcome,
-            source=request_source(request),
+            source=c.source,
             actual_at=(
-                _given_at(actual_time, day_of=original.planned_at or original.actual_at or now)
+                _given_at(actual_time, day_of=original.planned_at or original.actual_at or c.now)
                 if outcome == "given"
                 else None
             ),
             amount=parse_amount(amount) if outcome == "given" else None,
             reason_code=(reason_code or None) if outcome == "not_given" else None,
             reason_text=reason_text.strip() or None,
-            now=now,
-            policy=policy,
+            now=c.now,
+            policy=c.policy,
         )
     except NotFoundError as exc:
         raise HTTPException(404) from exc
     except (SignOffRefused, PermissionError) as exc:
-        return _correction_page(
-            request,
-            session,
-            user=user,
-            client_id=client_id,
-            administration_id=administration_id,
-            now=now,
-            policy=policy,
-            error=refusal_text(request, exc),
-            status=409,
-        )
-    if view.status == "awaiting_check":
-        # "given after all" of a high-risk item needs its second person like any other
-        return see_other(session, f"/round/check/{view.id}")
-    return see_other(session, f"/clients/{client_id}?corrected=1#history")
+        return _correction_page(c, client_id, administration_id, error=c.refusal(exc), status=409)
+    # "given after all" of a high-risk item needs its second person like any other
+    return signed_off(c, view, f"/clients/{client_id}?corrected=1#history")

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,12 +26,11 @@ from hub.family import service
 from hub.family.alerts import alerts_of_day
 from hub.family.models import FamilyLink
 from hub.family.schemas import NotificationKind
-from hub.robots import service as robots
 from hub.robots.schedule import day_bounds, local_day
 from hub.store.models import Client, Event
 from hub.web.charts import Mark, heatmap_svg, timeline_svg
 from hub.web.i18n import lang_of, translator
-from hub.web.robots import audit_view, deliver, form_error, message_in, robot_context
+from hub.web.robots import audit_view, message_routes, robot_context
 from hub.web.round import FORMATS, see_other
 from hub.web.routes import OptionalUser, render
 
@@ -160,7 +158,7 @@ def _client_page(
     user: User,
     client_id: str,
     now: datetime,
-    day: date | None,
+    day: date | None = None,
     error: str | None = None,
     status: int = 200,
     form: dict[str, Any] | None = None,
@@ -259,141 +257,10 @@ def _robot_link(session: Session, user: User, client_id: str) -> None:
         raise HTTPException(404)
 
 
-FormText = Annotated[str, Form()]
-FormOpt = Annotated[str | None, Form()]
-FormDays = Annotated[list[int] | None, Form()]
-
-
-@router.post("/{client_id}/robot/messages", response_class=HTMLResponse)
-def add_message(
-    client_id: str,
-    request: Request,
-    session: SessionDep,
-    user: FamilyUser,
-    now: NowDep,
-    text: FormText,
-    at: FormText,
-    recurrence: FormText,
-    weekdays: FormDays = None,
-    on: FormOpt = None,
-    question: FormOpt = None,
-    repeat_min: FormOpt = None,
-) -> Response:
-    _robot_link(session, user, client_id)
-    try:
-        data = message_in(
-            text=text,
-            at=at,
-            recurrence=recurrence,
-            weekdays=weekdays,
-            on=on,
-            question=question,
-            repeat_min=repeat_min,
-        )
-        robots.add_message(
-            session,
-            user=user,
-            client_id=client_id,
-            data=data,
-            source=request_source(request),
-            now=now,
-        )
-    except NotFoundError as exc:
-        raise HTTPException(404) from exc
-    except (ValidationError, ValueError) as exc:
-        fields = {"text": text, "at": at, "recurrence": recurrence, "weekdays": weekdays or []}
-        return _client_page(
-            request,
-            session,
-            user=user,
-            client_id=client_id,
-            now=now,
-            day=None,
-            error=form_error(request, exc),
-            status=422,
-            form=fields | {"on": on or "", "question": bool(question)},
-        )
-    deliver(request, session, client_id=client_id, now=now)
-    return see_other(session, f"/family/{client_id}?saved=1#robot-messages")
-
-
-@router.post("/{client_id}/robot/messages/{message_id}", response_class=HTMLResponse)
-def update_message(
-    client_id: str,
-    message_id: str,
-    request: Request,
-    session: SessionDep,
-    user: FamilyUser,
-    now: NowDep,
-    text: FormText,
-    at: FormText,
-    recurrence: FormText,
-    weekdays: FormDays = None,
-    on: FormOpt = None,
-    question: FormOpt = None,
-    repeat_min: FormOpt = None,
-) -> Response:
-    _robot_link(session, user, client_id)
-    try:
-        data = message_in(
-            text=text,
-            at=at,
-            recurrence=recurrence,
-            weekdays=weekdays,
-            on=on,
-            question=question,
-            repeat_min=repeat_min,
-        )
-        robots.update_message(
-            session,
-            user=user,
-            client_id=client_id,
-            message_id=message_id,
-            data=data,
-            source=request_source(request),
-            now=now,
-        )
-    except NotFoundError as exc:
-        raise HTTPException(404) from exc
-    except robots.PermissionDeniedError as exc:
-        raise HTTPException(403) from exc
-    except (ValidationError, ValueError) as exc:
-        return _client_page(
-            request,
-            session,
-            user=user,
-            client_id=client_id,
-            now=now,
-            day=None,
-            error=form_error(request, exc),
-            status=422,
-        )
-    deliver(request, session, client_id=client_id, now=now)
-    return see_other(session, f"/family/{client_id}?saved=1#robot-messages")
-
-
-@router.post("/{client_id}/robot/messages/{message_id}/delete", response_class=HTMLResponse)
-def delete_message(
-    client_id: str,
-    message_id: str,
-    request: Request,
-    session: SessionDep,
-    user: FamilyUser,
-    now: NowDep,
-) -> Response:
-    _robot_link(session, user, client_id)
-    try:
-        robots.delete_message(
-            session,
-            user=user,
-            client_id=client_id,
-            message_id=message_id,
-            source=request_source(request),
-            now=now,
-        )
-    except NotFoundError as exc:
-        raise HTTPException(404) from exc
-    except robots.PermissionDeniedError as exc:
-        raise HTTPException(403) from exc
-    deliver(request, session, client_id=client_id, now=now)
-    return see_other(session, f"/family/{client_id}?removed=1#robot-messages")
+message_routes(
+    router,
+    who=family_user,
+    guard=_robot_link,
+    page=_client_page,
+    done=lambda client_id, what: f"/family/{client_id}?{what}=1#robot-messages",
+)

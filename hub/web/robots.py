@@ -5,12 +5,16 @@ then is the full schedule published to the robot (ADR 0010). The page shows *pen
 until the robot's ack for the current version is stored, and whether the robot is offline.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI reads the annotations of the
+# endpoints that message_routes() builds, and those name the page's user dependency, a
+# closure variable that string annotations could not resolve.
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -26,7 +30,7 @@ from hub.robots.schedule import local_day
 from hub.robots.schemas import MessageIn, ScheduleStatusOut, TimelineEntryOut
 from hub.store.models import Client
 from hub.web.i18n import lang_of, translator
-from hub.web.round import FORMATS, CareUser, see_other
+from hub.web.round import FORMATS, CareUser, care_user, see_other
 from hub.web.routes import render
 
 router = APIRouter(prefix="/clients", include_in_schema=False)
@@ -119,6 +123,206 @@ def audit_view(
     )
 
 
+FormText = Annotated[str, Form()]
+FormOpt = Annotated[str | None, Form()]
+FormDays = Annotated[list[int] | None, Form()]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageForm:
+    """The fields of the add and change forms, as typed."""
+
+    text: str
+    at: str
+    recurrence: str
+    weekdays: list[int] | None
+    on: str | None
+    question: str | None
+    repeat_min: str | None
+
+    def message(self) -> MessageIn:
+        """The message (raises ValidationError / ValueError)."""
+        return message_in(
+            text=self.text,
+            at=self.at,
+            recurrence=self.recurrence,
+            weekdays=self.weekdays,
+            on=self.on,
+            question=self.question,
+            repeat_min=self.repeat_min,
+        )
+
+    def echo(self) -> dict[str, Any]:
+        """What the refused add form shows again."""
+        return {
+            "text": self.text,
+            "at": self.at,
+            "recurrence": self.recurrence,
+            "weekdays": self.weekdays or [],
+            "on": self.on or "",
+            "question": bool(self.question),
+        }
+
+
+def message_form(
+    text: FormText,
+    at: FormText,
+    recurrence: FormText,
+    weekdays: FormDays = None,
+    on: FormOpt = None,
+    question: FormOpt = None,
+    repeat_min: FormOpt = None,
+) -> MessageForm:
+    return MessageForm(text, at, recurrence, weekdays, on, question, repeat_min)
+
+
+MessageFormDep = Annotated[MessageForm, Depends(message_form)]
+
+
+class MessagePage(Protocol):
+    """A robot page rendered again with a refused form (422)."""
+
+    def __call__(
+        self,
+        request: Request,
+        session: Session,
+        *,
+        user: User,
+        client_id: str,
+        now: datetime,
+        error: str | None = None,
+        status: int = 200,
+        form: dict[str, Any] | None = None,
+    ) -> Response: ...
+
+
+def message_routes(
+    router: APIRouter,
+    *,
+    who: Callable[..., User],
+    guard: Callable[[Session, User, str], object],
+    page: MessagePage,
+    done: Callable[[str, str], str],
+) -> None:
+    """Add, change and remove a robot message: the same forms on the team and family pages.
+
+    who: the page's user dependency; guard(session, user, client_id): 404 unless this user
+    may change this client's messages; page: the page again with a refused form; done(client_id,
+    "saved" | "removed"): where the browser goes after a change. Every change is committed and
+    then published (deliver). Family may change only what they wrote (403).
+    """
+    PageUser = Annotated[User, Depends(who)]
+
+    def change(
+        request: Request,
+        session: Session,
+        *,
+        user: User,
+        client_id: str,
+        now: datetime,
+        apply: Callable[[], object],
+        refused_form: dict[str, Any] | None = None,
+        what: str = "saved",
+    ) -> Response:
+        guard(session, user, client_id)
+        try:
+            apply()
+        except NotFoundError as exc:
+            raise HTTPException(404) from exc
+        except service.PermissionDeniedError as exc:
+            raise HTTPException(403) from exc
+        except (ValidationError, ValueError) as exc:
+            error = form_error(request, exc)
+            return page(
+                request,
+                session,
+                user=user,
+                client_id=client_id,
+                now=now,
+                error=error,
+                status=422,
+                form=refused_form,
+            )
+        deliver(request, session, client_id=client_id, now=now)
+        return see_other(session, done(client_id, what))
+
+    @router.post("/{client_id}/robot/messages", response_class=HTMLResponse)
+    def add_message(
+        client_id: str,
+        request: Request,
+        session: SessionDep,
+        user: PageUser,
+        now: NowDep,
+        form: MessageFormDep,
+    ) -> Response:
+        def apply() -> object:
+            return service.add_message(
+                session,
+                user=user,
+                client_id=client_id,
+                data=form.message(),
+                source=request_source(request),
+                now=now,
+            )
+
+        return change(
+            request,
+            session,
+            user=user,
+            client_id=client_id,
+            now=now,
+            apply=apply,
+            refused_form=form.echo(),
+        )
+
+    @router.post("/{client_id}/robot/messages/{message_id}", response_class=HTMLResponse)
+    def update_message(
+        client_id: str,
+        message_id: str,
+        request: Request,
+        session: SessionDep,
+        user: PageUser,
+        now: NowDep,
+        form: MessageFormDep,
+    ) -> Response:
+        def apply() -> object:
+            return service.update_message(
+                session,
+                user=user,
+                client_id=client_id,
+                message_id=message_id,
+                data=form.message(),
+                source=request_source(request),
+                now=now,
+            )
+
+        return change(request, session, user=user, client_id=client_id, now=now, apply=apply)
+
+    @router.post("/{client_id}/robot/messages/{message_id}/delete", response_class=HTMLResponse)
+    def delete_message(
+        client_id: str,
+        message_id: str,
+        request: Request,
+        session: SessionDep,
+        user: PageUser,
+        now: NowDep,
+    ) -> Response:
+        def apply() -> object:
+            service.delete_message(
+                session,
+                user=user,
+                client_id=client_id,
+                message_id=message_id,
+                source=request_source(request),
+                now=now,
+            )
+            return None
+
+        return change(
+            request, session, user=user, client_id=client_id, now=now, apply=apply, what="removed"
+        )
+
+
 # --- team pages -----------------------------------------------------------------------------
 
 
@@ -172,134 +376,13 @@ def robot_page(
     return _page(request, session, user=user, client_id=client_id, now=now)
 
 
-FormText = Annotated[str, Form()]
-FormOpt = Annotated[str | None, Form()]
-FormDays = Annotated[list[int] | None, Form()]
-
-
-@router.post("/{client_id}/robot/messages", response_class=HTMLResponse)
-def add_message(
-    client_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    text: FormText,
-    at: FormText,
-    recurrence: FormText,
-    weekdays: FormDays = None,
-    on: FormOpt = None,
-    question: FormOpt = None,
-    repeat_min: FormOpt = None,
-) -> Response:
-    _client(session, user, client_id)
-    fields = {"text": text, "at": at, "recurrence": recurrence, "weekdays": weekdays or []}
-    try:
-        data = message_in(
-            text=text,
-            at=at,
-            recurrence=recurrence,
-            weekdays=weekdays,
-            on=on,
-            question=question,
-            repeat_min=repeat_min,
-        )
-        service.add_message(
-            session,
-            user=user,
-            client_id=client_id,
-            data=data,
-            source=request_source(request),
-            now=now,
-        )
-    except (ValidationError, ValueError) as exc:
-        return _page(
-            request,
-            session,
-            user=user,
-            client_id=client_id,
-            now=now,
-            error=form_error(request, exc),
-            status=422,
-            form=fields | {"on": on or "", "question": bool(question)},
-        )
-    deliver(request, session, client_id=client_id, now=now)
-    return see_other(session, f"/clients/{client_id}/robot?saved=1")
-
-
-@router.post("/{client_id}/robot/messages/{message_id}", response_class=HTMLResponse)
-def update_message(
-    client_id: str,
-    message_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    text: FormText,
-    at: FormText,
-    recurrence: FormText,
-    weekdays: FormDays = None,
-    on: FormOpt = None,
-    question: FormOpt = None,
-    repeat_min: FormOpt = None,
-) -> Response:
-    try:
-        data = message_in(
-            text=text,
-            at=at,
-            recurrence=recurrence,
-            weekdays=weekdays,
-            on=on,
-            question=question,
-            repeat_min=repeat_min,
-        )
-        service.update_message(
-            session,
-            user=user,
-            client_id=client_id,
-            message_id=message_id,
-            data=data,
-            source=request_source(request),
-            now=now,
-        )
-    except NotFoundError as exc:
-        raise HTTPException(404) from exc
-    except (ValidationError, ValueError) as exc:
-        return _page(
-            request,
-            session,
-            user=user,
-            client_id=client_id,
-            now=now,
-            error=form_error(request, exc),
-            status=422,
-        )
-    deliver(request, session, client_id=client_id, now=now)
-    return see_other(session, f"/clients/{client_id}/robot?saved=1")
-
-
-@router.post("/{client_id}/robot/messages/{message_id}/delete", response_class=HTMLResponse)
-def delete_message(
-    client_id: str,
-    message_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-) -> Response:
-    try:
-        service.delete_message(
-            session,
-            user=user,
-            client_id=client_id,
-            message_id=message_id,
-            source=request_source(request),
-            now=now,
-        )
-    except NotFoundError as exc:
-        raise HTTPException(404) from exc
-    deliver(request, session, client_id=client_id, now=now)
-    return see_other(session, f"/clients/{client_id}/robot?removed=1")
+message_routes(
+    router,
+    who=care_user,
+    guard=_client,
+    page=_page,
+    done=lambda client_id, what: f"/clients/{client_id}/robot?{what}=1",
+)
 
 
 @router.post("/{client_id}/robot/publish", response_class=HTMLResponse)

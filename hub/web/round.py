@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import groupby
@@ -88,6 +89,34 @@ def care_user(request: Request, user: OptionalUser) -> User:
 CareUser = Annotated[User, Depends(care_user)]
 
 
+@dataclass(frozen=True, slots=True)
+class Care:
+    """What every medication page handler needs: the request, its unit of work, the nurse
+    (or team lead), the clock and the eTRS policy."""
+
+    request: Request
+    session: Session
+    user: User
+    now: datetime
+    policy: service.EtrsPolicy
+
+    @property
+    def source(self) -> str:
+        return request_source(self.request)
+
+    def refusal(self, exc: Exception) -> str:
+        return refusal_text(self.request, exc)
+
+
+def care(
+    request: Request, session: SessionDep, user: CareUser, now: NowDep, policy: PolicyDep
+) -> Care:
+    return Care(request, session, user, now, policy)
+
+
+CareDep = Annotated[Care, Depends(care)]
+
+
 def refusal_text(request: Request, exc: Exception) -> str:
     """A refusal in the UI language: the known reasons translated, the rest as given."""
     t = translator(lang_of(request))
@@ -116,28 +145,20 @@ def parse_amount(raw: str | None) -> Decimal | None:
     return value
 
 
-def administration_view(
-    session: Session,
-    *,
-    user: User,
-    administration_id: str,
-    source: str,
-    now: datetime,
-    policy: service.EtrsPolicy,
-) -> AdministrationView:
+def administration_view(c: Care, administration_id: str) -> AdministrationView:
     """One administration as the user may see it (404 outside their teams; access-logged)."""
-    rec = session.get(Administration, administration_id)
-    if rec is None or not can_access_client(session, user, rec.client_id):
+    rec = c.session.get(Administration, administration_id)
+    if rec is None or not can_access_client(c.session, c.user, rec.client_id):
         raise HTTPException(404)
     views = service.client_history(
-        session,
-        user=user,
+        c.session,
+        user=c.user,
         client_id=rec.client_id,
         start=rec.recorded_at,
         end=rec.recorded_at + timedelta(microseconds=1),
-        source=source,
-        now=now,
-        policy=policy,
+        source=c.source,
+        now=c.now,
+        policy=c.policy,
     )
     for view in views:
         if view.id == administration_id:
@@ -146,34 +167,26 @@ def administration_view(
 
 
 def _round_page(
-    request: Request,
-    session: Session,
-    *,
-    user: User,
-    now: NowDep,
-    policy: PolicyDep,
-    error: str | None = None,
-    error_key: str | None = None,
-    status: int = 200,
+    c: Care, *, error: str | None = None, error_key: str | None = None, status: int = 200
 ) -> Response:
-    today = now.astimezone(AMSTERDAM).date()
+    today = c.now.astimezone(AMSTERDAM).date()
     moments = service.moments_for(
-        session, user=user, day=today, source=request_source(request), now=now, policy=policy
+        c.session, user=c.user, day=today, source=c.source, now=c.now, policy=c.policy
     )
-    t = translator(lang_of(request))
+    t = translator(lang_of(c.request))
     groups = [(hhmm, list(ms)) for hhmm, ms in groupby(moments, key=lambda m: m.time)]
     return render(
-        request,
+        c.request,
         "round/round.html",
-        user=user,
+        user=c.user,
         **FORMATS,
         active="round",
         day=today,
         groups=groups,
         count=len(moments),
         reasons=reason_choices(t),
-        sign_until=now + policy.sign_ahead,
-        sign_ahead=policy.sign_ahead,
+        sign_until=c.now + c.policy.sign_ahead,
+        sign_ahead=c.policy.sign_ahead,
         error=error,
         error_key=error_key,
         status=status,
@@ -181,19 +194,13 @@ def _round_page(
 
 
 @router.get("/round", response_class=HTMLResponse)
-def round_page(
-    request: Request, session: SessionDep, user: CareUser, now: NowDep, policy: PolicyDep
-) -> Response:
-    return _round_page(request, session, user=user, now=now, policy=policy)
+def round_page(c: CareDep) -> Response:
+    return _round_page(c)
 
 
 @router.post("/round/sign-off", response_class=HTMLResponse)
 def sign_off(
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    policy: PolicyDep,
+    c: CareDep,
     client_id: Annotated[str, Form()],
     moment_key: Annotated[str, Form()],
     outcome: Annotated[Literal["given", "not_given"], Form()],
@@ -203,124 +210,80 @@ def sign_off(
 ) -> Response:
     try:
         view = service.sign_off(
-            session,
-            user=user,
+            c.session,
+            user=c.user,
             client_id=client_id,
             moment_key=moment_key,
             outcome=outcome,
             amount=parse_amount(amount) if outcome == "given" else None,
             reason_code=(reason_code or None) if outcome == "not_given" else None,
             reason_text=(reason_text or "").strip() or None,
-            source=request_source(request),
-            now=now,
-            policy=policy,
+            source=c.source,
+            now=c.now,
+            policy=c.policy,
         )
     except NotFoundError as exc:
         raise HTTPException(404) from exc
     except (SignOffRefused, PermissionError) as exc:
-        return _round_page(
-            request,
-            session,
-            user=user,
-            now=now,
-            policy=policy,
-            error=refusal_text(request, exc),
-            error_key=moment_key,
-            status=409,
-        )
+        return _round_page(c, error=c.refusal(exc), error_key=moment_key, status=409)
+    return signed_off(c, view, f"/round#m-{moment_key}")
+
+
+def signed_off(c: Care, view: AdministrationView, url: str) -> RedirectResponse:
+    """To the check page when the record awaits its second person, else to `url`."""
     if view.status == "awaiting_check":
-        return see_other(session, f"/round/check/{view.id}")
-    return see_other(session, f"/round#m-{moment_key}")
+        return see_other(c.session, f"/round/check/{view.id}")
+    return see_other(c.session, url)
 
 
 def _check_page(
-    request: Request,
-    session: Session,
-    *,
-    user: User,
-    administration_id: str,
-    now: NowDep,
-    policy: PolicyDep,
-    error: str | None = None,
-    status: int = 200,
+    c: Care, administration_id: str, *, error: str | None = None, status: int = 200
 ) -> Response:
-    view = administration_view(
-        session,
-        user=user,
-        administration_id=administration_id,
-        source=request_source(request),
-        now=now,
-        policy=policy,
-    )
-    requested = session.scalar(
+    view = administration_view(c, administration_id)
+    requested = c.session.scalar(
         select(CheckRequest.requested_at)
         .where(CheckRequest.administration_id == view.id)
         .order_by(CheckRequest.requested_at.desc())
         .limit(1)
     )
-    client = session.get(Client, view.client_id)
+    client = c.session.get(Client, view.client_id)
     return render(
-        request,
+        c.request,
         "round/check.html",
-        user=user,
+        user=c.user,
         **FORMATS,
         active="round",
         a=view,
         client=client,
         requested_at=requested,
-        mine=view.recorded_by == user.id,
-        expires_at=view.recorded_at + policy.check_window,
+        mine=view.recorded_by == c.user.id,
+        expires_at=view.recorded_at + c.policy.check_window,
         error=error,
         status=status,
     )
 
 
 @router.get("/round/check/{administration_id}", response_class=HTMLResponse)
-def check_page(
-    administration_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    policy: PolicyDep,
-) -> Response:
-    return _check_page(
-        request, session, user=user, administration_id=administration_id, now=now, policy=policy
-    )
+def check_page(administration_id: str, c: CareDep) -> Response:
+    return _check_page(c, administration_id)
 
 
 @router.post("/round/check/{administration_id}/request", response_class=HTMLResponse)
-def request_remote_check(
-    administration_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    policy: PolicyDep,
-) -> Response:
+def request_remote_check(administration_id: str, c: CareDep) -> Response:
     try:
         service.request_check(
-            session,
-            user=user,
+            c.session,
+            user=c.user,
             administration_id=administration_id,
-            source=request_source(request),
-            now=now,
-            policy=policy,
+            source=c.source,
+            now=c.now,
+            policy=c.policy,
         )
     except NotFoundError as exc:
         raise HTTPException(404) from exc
     except SignOffRefused as exc:
-        return _check_page(
-            request,
-            session,
-            user=user,
-            administration_id=administration_id,
-            now=now,
-            policy=policy,
-            error=refusal_text(request, exc),
-            status=409,
-        )
-    return see_other(session, f"/round/check/{administration_id}")
+        return _check_page(c, administration_id, error=c.refusal(exc), status=409)
+    return see_other(c.session, f"/round/check/{administration_id}")
 
 
 def publish_alert(request: Request, alert: EtrsAlert | None) -> None:
@@ -342,65 +305,69 @@ def facts_of(view: AdministrationView) -> CheckFacts:
     )
 
 
+def decide(
+    c: Care,
+    view: AdministrationView,
+    *,
+    checker: Callable[[], User],
+    method: Literal["remote", "same_device"],
+    decision: Literal["confirm", "reject"],
+    verified: str | None,
+    remark: str | None,
+    source: str,
+) -> str | None:
+    """The second person's decision on the record as shown on the screen (`view`); the
+    refusal to show, or None. The checker's own errors (AuthError, NotFoundError) are the
+    caller's to word."""
+    if decision == "confirm" and not verified:
+        return translator(lang_of(c.request))("err.verify")
+    try:
+        out = service.decide_check(
+            c.session,
+            checker=checker(),
+            administration_id=view.id,
+            decision=decision,
+            seen=facts_of(view),
+            method=method,
+            remark=(remark or "").strip() or None,
+            source=source,
+            now=c.now,
+            policy=c.policy,
+        )
+    except SignOffRefused as exc:
+        return c.refusal(exc)
+    publish_alert(c.request, out.alert)
+    return None
+
+
 @router.post("/round/check/{administration_id}/same-device", response_class=HTMLResponse)
 def same_device_check(
     administration_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CareUser,
-    now: NowDep,
-    policy: PolicyDep,
+    c: CareDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     decision: Annotated[Literal["confirm", "reject"], Form()],
     verified: Annotated[str | None, Form()] = None,
     remark: Annotated[str | None, Form()] = None,
 ) -> Response:
-    source = request_source(request)
-    view = administration_view(
-        session,
-        user=user,
-        administration_id=administration_id,
-        source=source,
-        now=now,
-        policy=policy,
-    )
-    t = translator(lang_of(request))
-    error: str | None = None
-    if decision == "confirm" and not verified:
-        error = t("err.verify")
-    else:
-        try:
-            checker = authenticate(session, username=username, password=password)
-            out = service.decide_check(
-                session,
-                checker=checker,
-                administration_id=administration_id,
-                decision=decision,
-                seen=facts_of(view),
-                method="same_device",
-                remark=(remark or "").strip() or None,
-                source=f"{source};device-user={user.id}",
-                now=now,
-                policy=policy,
-            )
-            publish_alert(request, out.alert)
-        except AuthError:
-            error = t("err.second_login")
-        except NotFoundError:
-            # The second person's teams do not include this client.
-            error = t("err.second_scope")
-        except SignOffRefused as exc:
-            error = refusal_text(request, exc)
-    if error is not None:
-        return _check_page(
-            request,
-            session,
-            user=user,
-            administration_id=administration_id,
-            now=now,
-            policy=policy,
-            error=error,
-            status=409,
+    view = administration_view(c, administration_id)
+    t = translator(lang_of(c.request))
+    try:
+        error = decide(
+            c,
+            view,
+            checker=lambda: authenticate(c.session, username=username, password=password),
+            method="same_device",
+            decision=decision,
+            verified=verified,
+            remark=remark,
+            source=f"{c.source};device-user={c.user.id}",
         )
-    return see_other(session, f"/round/check/{administration_id}")
+    except AuthError:
+        error = t("err.second_login")
+    except NotFoundError:
+        # The second person's teams do not include this client.
+        error = t("err.second_scope")
+    if error is not None:
+        return _check_page(c, administration_id, error=error, status=409)
+    return see_other(c.session, f"/round/check/{administration_id}")

@@ -199,3 +199,40 @@ def test_admin_creates_team_client_user_and_changes_a_care_plan(
     with live_server.sessions() as s:
         assert get_care_plan(s, client_id="client-oost-1").battery_low_pct == 30
     ctx.close()
+
+
+def test_admin_edits_and_deactivates_a_user(live_server: LiveServer, browser: Any) -> None:
+    with unit_of_work(live_server.sessions) as s:
+        s.add(Team(id="wijk-zuid", name="Wijkteam Zuid", kind="day", created_at=datetime.now(UTC)))
+        s.flush()
+        create_user(
+            s, username="beheer", password="demo-wachtwoord", display_name="Beheer", role="admin"
+        )
+        create_user(
+            s, username="sanne", password="demo-wachtwoord", display_name="Sanne", role="nurse"
+        )
+    url = live_server.url
+    nurse = browser.new_context(locale="nl-NL").new_page()
+    _login(nurse, url, "sanne")  # her tablet stays signed in
+    page = browser.new_context(viewport={"width": 1024, "height": 768}, locale="nl-NL").new_page()
+    _login(page, url, "beheer")
+    page.goto(url + "/admin/users")
+    # No button to deactivate herself.
+    row = page.get_by_role("row").filter(has_text="beheer")
+    expect(row.get_by_role("button")).to_have_count(0)
+    page.get_by_role("link", name="Wijzigen sanne").click()
+    page.get_by_label("Naam", exact=True).fill("Sanne de Wit")
+    page.get_by_label("Team", exact=True).select_option(["wijk-zuid"])
+    page.get_by_label("Bevoegdheid dubbele controle").select_option("1")
+    page.get_by_role("button", name="Opslaan").click()
+    row = page.get_by_role("row").filter(has_text="sanne")
+    expect(row).to_contain_text("Sanne de Wit")
+    expect(row).to_contain_text("wijk-zuid")
+    row.get_by_role("button", name="Deactiveren sanne").click()
+    expect(page.get_by_role("row").filter(has_text="sanne")).to_contain_text("gedeactiveerd")
+    nurse.goto(url + "/round")
+    assert nurse.url.startswith(url + "/login")  # her session ended at once
+    assert [a for a, _ in _audit_actions(live_server) if a.startswith("user.")] == [
+        "user.update",
+        "user.deactivate",
+    ]

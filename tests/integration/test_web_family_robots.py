@@ -350,3 +350,49 @@ def test_pages_speak_english_too(sessions: sessionmaker[Session]) -> None:
     anna = _browser(sessions, fw.w.anna, FakePublisher())
     anna.cookies.set("lang", "en")
     assert "Schedule on the robot" in anna.get(f"/clients/{fw.w.client_id}/robot").text
+
+
+def test_message_forms_refuse_access_on_both_pages(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The team and family pages share their message handlers: each refuses who may not
+    change the client's messages (404, or the login page) for every action and changes
+    nothing; each answer leads back to its own page."""
+    fw = seed_family_world(sessions)
+    pub = FakePublisher()
+    anna = _browser(sessions, fw.w.anna, pub)
+    assert _post(anna, f"/clients/{fw.w.client_id}/robot/messages", MESSAGE).status_code == 303
+    with sessions() as s:
+        (mid,) = s.scalars(
+            select(ScheduledMessage.id).where(ScheduledMessage.client_id == fw.w.client_id)
+        ).all()
+    sent = len(pub.sent)
+    team = f"/clients/{fw.w.client_id}/robot/messages"
+    family = f"/family/{fw.w.client_id}/robot/messages"
+    actions = ("", f"/{mid}", f"/{mid}/delete")
+    dirk = _browser(sessions, fw.w.dirk, pub)  # another team's nurse
+    gijs = _browser(sessions, fw.gijs, pub)  # family without robot messages
+    fleur = _browser(sessions, fw.fleur, pub)  # family with robot messages
+    for action in actions:
+        # The wrong kind of user: 404 even for a form missing every field.
+        for form in (MESSAGE, {}):
+            assert _post(dirk, family + action, form).status_code == 404, action
+            assert _post(fleur, team + action, form).status_code == 404, action
+        # The right kind, but not for this client.
+        assert _post(dirk, team + action, MESSAGE).status_code == 404, action
+        assert _post(gijs, family + action, MESSAGE).status_code == 404, action
+    anonymous = TestClient(create_app(sessions), base_url=BASE)
+    r = anonymous.post(team, data=MESSAGE, headers={"origin": BASE}, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/login")
+    # The team changes and removes its message; the answers lead back to each page.
+    r = _post(anna, team + f"/{mid}", MESSAGE | {"text": "Tijd voor koffie"})
+    assert (r.status_code, r.headers["location"]) == (
+        303,
+        f"/clients/{fw.w.client_id}/robot?saved=1",
+    )
+    r = _post(anna, team + f"/{mid}/delete", {})
+    assert r.headers["location"] == f"/clients/{fw.w.client_id}/robot?removed=1"
+    r = _post(fleur, family, {"text": "Dag mam!", "at": "19:00", "recurrence": "daily"})
+    assert r.headers["location"] == f"/family/{fw.w.client_id}?saved=1#robot-messages"
+    assert len(pub.sent) == sent + 3
