@@ -167,11 +167,24 @@ class IngestService:
     # --- the receiver process's callbacks (its reader thread) ------------------------------
 
     def _on_messages(self, messages: list[Message]) -> None:
-        fromts, put = datetime.fromtimestamp, self._queue.put
-        for topic, payload, at, mid, qos, generation in messages:
-            # Blocks when the worker falls behind (bounded memory): the receiver then
-            # stops reading and the broker keeps queueing.
-            put(Inbound(topic, payload, fromts(at, UTC), mid, qos, generation))
+        fromts = datetime.fromtimestamp
+        items = [
+            Inbound(topic, payload, fromts(at, UTC), mid, qos, generation)
+            for topic, payload, at, mid, qos, generation in messages
+        ]
+        # Into the bounded queue as many at a time as there is room for, under its lock
+        # (queue.Queue's documented mutex and conditions, as in _take_ready). Blocks when
+        # the worker falls behind (bounded memory): the receiver then stops reading and
+        # the broker keeps queueing.
+        q, done = self._queue, 0
+        while done < len(items):
+            with q.not_full:
+                while 0 < q.maxsize <= len(q.queue):
+                    q.not_full.wait()
+                room = q.maxsize - len(q.queue) if q.maxsize > 0 else len(items) - done
+                q.queue.extend(items[done : done + room])
+                done += room
+                q.not_empty.notify()
 
     def _on_up(self, generation: int, session_present: bool) -> None:
         self._generation = generation
