@@ -37,12 +37,14 @@ from hub.auth.deps import CurrentUser, SessionDep, SourceDep
 from hub.auth.service import AuthError, NotFoundError, authenticate
 
 
-def get_now() -> datetime:
+# The two are coroutines so that FastAPI runs them on the event loop: a plain function
+# dependency costs every request a trip through the thread pool.
+async def get_now() -> datetime:
     """The clock (overridden in tests and replays)."""
     return datetime.now(UTC)
 
 
-def get_policy() -> EtrsPolicy:
+async def get_policy() -> EtrsPolicy:
     """The organisation's eTRS policy."""
     return service.DEFAULT_POLICY
 

@@ -8,25 +8,35 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, func, or_, select, tuple_
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from etrs.drafts import Schedule
 from etrs.lists import (
-    classify_item,
     has_acknowledged,
     item_needs_double_check,
-    items_of,
     latest_version,
 )
-from etrs.models import Administration, CheckRequest, DoubleCheck, ListItem, ListVersion
-from etrs.risk import Classification, RiskPolicy, needs_double_check
+from etrs.models import (
+    Administration,
+    CheckRequest,
+    DoubleCheck,
+    ListAcknowledgement,
+    ListItem,
+    ListVersion,
+    ProductClass,
+)
+from etrs.risk import Classification, RiskPolicy, classify, needs_double_check
 from etrs.schedule import AMSTERDAM, day_of_moment_key, local_day_bounds, moment_key, planned_times
 from etrs.schemas import (
     NOT_GIVEN_REASONS,
@@ -45,7 +55,9 @@ from hub.auth.service import (
     can_access_client,
     require_client_access,
     visible_client_ids,
+    visible_clients,
 )
+from hub.store.base import UTCDateTime
 from hub.store.models import Client
 
 
@@ -76,13 +88,38 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+_INSERTS: dict[tuple[str, str], Any] = {}
+
+
 def _insert(session: Session, row: object, *, conflict: str) -> None:
-    """Insert one row; a unique-constraint race (two tablets at once) becomes a refusal."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError as exc:
-        raise SignOffRefused(conflict) from exc
+    """Insert one row; a unique-constraint race (two tablets at once) becomes a refusal.
+
+    On PostgreSQL and SQLite one `INSERT ... ON CONFLICT DO NOTHING`: the loser of a race
+    inserts nothing and is refused, and its transaction stays usable without a savepoint
+    (which would cost two more statements on every sign-off). The row then joins the
+    session as a stored object. Elsewhere: a savepoint around the insert.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError as exc:
+            raise SignOffRefused(conflict) from exc
+        return
+    mapper = sa_inspect(type(row))
+    values = {attr.columns[0].name: getattr(row, attr.key) for attr in mapper.column_attrs}
+    stmt = _INSERTS.get((dialect, mapper.local_table.name))
+    if stmt is None:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert_(mapper.local_table).on_conflict_do_nothing()
+        # built once: SQLAlchemy computes a statement's cache key once per object
+        _INSERTS[(dialect, mapper.local_table.name)] = stmt
+    result = session.execute(stmt, values)
+    if getattr(result, "rowcount", 1) == 0:
+        raise SignOffRefused(conflict)
+    make_transient_to_detached(row)
+    session.add(row)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -105,23 +142,56 @@ class _Moment:
     time_assumed: bool
 
 
-def _versions_for_window(
-    session: Session, *, client_id: str, start: datetime, end: datetime
-) -> list[tuple[ListVersion, datetime, datetime | None]]:
-    """Versions in force during [start, end) with the span each one was in force."""
-    versions = list(
-        session.scalars(
-            select(ListVersion)
-            .where(ListVersion.client_id == client_id, ListVersion.received_at < end)
-            .order_by(ListVersion.version_no)
+@dataclass(frozen=True)
+class _Span:
+    """A list version with its items and the span [since, until) it was in force."""
+
+    version: ListVersion
+    since: datetime
+    until: datetime | None
+    items: list[ListItem]
+
+
+def _spans_for_window(
+    session: Session, *, client_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[_Span]]:
+    """Per client, the versions in force during [start, end) with their items: one query.
+
+    A version is in force from its arrival until the next version arrives.
+    """
+    out: dict[str, list[_Span]] = {cid: [] for cid in client_ids}
+    for chunk in _chunks(list(client_ids)):
+        spans = (
+            select(
+                ListVersion.id.label("id"),
+                func.lead(ListVersion.received_at, type_=UTCDateTime())
+                .over(partition_by=ListVersion.client_id, order_by=ListVersion.version_no)
+                .label("until"),
+            )
+            .where(ListVersion.client_id.in_(chunk), ListVersion.received_at < end)
+            .subquery()
         )
-    )
-    spans: list[tuple[ListVersion, datetime, datetime | None]] = []
-    for n, v in enumerate(versions):
-        until = versions[n + 1].received_at if n + 1 < len(versions) else None
-        if until is None or until > start:
-            spans.append((v, v.received_at, until))
-    return spans
+        rows = session.execute(
+            select(ListVersion, spans.c.until, ListItem)
+            .join(spans, spans.c.id == ListVersion.id)
+            .outerjoin(ListItem, ListItem.version_id == ListVersion.id)
+            .where(or_(spans.c.until.is_(None), spans.c.until > start))
+            .order_by(ListVersion.client_id, ListVersion.version_no, ListItem.position)
+        )
+        for version, until, item in rows:
+            spans_of = out[version.client_id]
+            if not spans_of or spans_of[-1].version.id != version.id:
+                spans_of.append(_Span(version, version.received_at, until, []))
+            if item is not None:
+                spans_of[-1].items.append(item)
+    return out
+
+
+_CHUNK = 500  # bound parameters per IN (...) query
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[n : n + _CHUNK] for n in range(0, len(values), _CHUNK)]
 
 
 def _ordinals(items: list[ListItem]) -> dict[str, int]:
@@ -133,18 +203,32 @@ def _ordinals(items: list[ListItem]) -> dict[str, int]:
     return out
 
 
-def client_moments(session: Session, *, client_id: str, day: date) -> list[_Moment]:
-    """Planned moments of one client on a local day, each from the version then in force."""
-    start, end = local_day_bounds(day)
+def _moments_of(
+    client_id: str, day: date, spans: list[_Span], *, only_key: str | None = None
+) -> list[_Moment]:
+    """Planned moments of a client on a local day, each from the version then in force.
+
+    With `only_key`, just the moment with that key (items whose key cannot match are not
+    expanded).
+    """
+    only_hhmm = only_key.partition("T")[2][:5] if only_key is not None else None
     out: list[_Moment] = []
-    for version, since, until in _versions_for_window(
-        session, client_id=client_id, start=start, end=end
-    ):
-        items = items_of(session, version_id=version.id)
-        ordinals = _ordinals(items)
-        for item in items:
+    for span in spans:
+        ordinals = _ordinals(span.items)
+        for item in span.items:
             if item.prn or item.stopped:
                 continue
+            if only_key is not None and only_hhmm is not None:
+                # the key of this item's moment at that time, computed as for every moment
+                probe = moment_key(
+                    client_id=client_id,
+                    medication_key=item.medication_key,
+                    ordinal=ordinals[item.id],
+                    day=day,
+                    hhmm=only_hhmm,
+                )
+                if probe != only_key:
+                    continue
             for pt in planned_times(
                 Schedule.model_validate(item.schedule),
                 day,
@@ -152,7 +236,9 @@ def client_moments(session: Session, *, client_id: str, day: date) -> list[_Mome
                 period_end=item.period_end,
             ):
                 # A moment belongs to the version in force at its planned time.
-                if pt.planned_at < since or (until is not None and pt.planned_at >= until):
+                if pt.planned_at < span.since or (
+                    span.until is not None and pt.planned_at >= span.until
+                ):
                     continue
                 key = moment_key(
                     client_id=client_id,
@@ -161,11 +247,13 @@ def client_moments(session: Session, *, client_id: str, day: date) -> list[_Mome
                     day=day,
                     hhmm=pt.hhmm,
                 )
+                if only_key is not None and key != only_key:
+                    continue
                 out.append(
                     _Moment(
                         key,
                         client_id,
-                        version,
+                        span.version,
                         item,
                         day,
                         pt.hhmm,
@@ -176,6 +264,13 @@ def client_moments(session: Session, *, client_id: str, day: date) -> list[_Mome
                 )
     out.sort(key=lambda m: (m.planned_at, m.item.position))
     return out
+
+
+def client_moments(session: Session, *, client_id: str, day: date) -> list[_Moment]:
+    """Planned moments of one client on a local day, each from the version then in force."""
+    start, end = local_day_bounds(day)
+    spans = _spans_for_window(session, client_ids=[client_id], start=start, end=end)
+    return _moments_of(client_id, day, spans[client_id])
 
 
 # --- records and status --------------------------------------------------------------------
@@ -198,14 +293,13 @@ def _check_for(session: Session, administration_id: str) -> DoubleCheck | None:
 
 
 def _checks_for(session: Session, administration_ids: list[str]) -> dict[str, DoubleCheck]:
-    if not administration_ids:
-        return {}
-    return {
-        c.administration_id: c
+    out: dict[str, DoubleCheck] = {}
+    for chunk in _chunks(list(dict.fromkeys(administration_ids))):
         for c in session.scalars(
-            select(DoubleCheck).where(DoubleCheck.administration_id.in_(administration_ids))
-        )
-    }
+            select(DoubleCheck).where(DoubleCheck.administration_id.in_(chunk))
+        ):
+            out[c.administration_id] = c
+    return out
 
 
 def _corrected_by(session: Session, administration_id: str) -> Administration | None:
@@ -297,11 +391,76 @@ def _view(
 
 def _heads_by_moment(session: Session, keys: list[str]) -> dict[str, Administration]:
     """The latest record (the one no correction points at) per moment key."""
-    if not keys:
-        return {}
-    recs = list(session.scalars(select(Administration).where(Administration.moment_key.in_(keys))))
+    recs: list[Administration] = []
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        recs += session.scalars(select(Administration).where(Administration.moment_key.in_(chunk)))
     corrected = {r.corrects_id for r in recs if r.corrects_id}
     return {r.moment_key: r for r in recs if r.id not in corrected and r.moment_key}
+
+
+def _table_classes(session: Session, items: list[ListItem]) -> dict[str, str | None]:
+    """Per item, the product table's class for its most specific known code (one query).
+
+    The same precedence as etrs.lists.table_class_for (HPK, PRK, GPK, ZI), for many items.
+    """
+    wanted = {
+        (system, code)
+        for item in items
+        for system in _CODE_PRECEDENCE
+        if (code := getattr(item, system))
+    }
+    known: dict[tuple[str, str], str] = {}
+    pairs = sorted(wanted)
+    for n in range(0, len(pairs), _CHUNK):
+        chunk = pairs[n : n + _CHUNK]
+        for row in session.scalars(
+            select(ProductClass).where(
+                tuple_(ProductClass.code_system, ProductClass.code).in_(chunk)
+            )
+        ):
+            known[(row.code_system, row.code)] = row.risk_class
+    out: dict[str, str | None] = {}
+    for item in items:
+        out[item.id] = next(
+            (
+                known[(system, code)]
+                for system in _CODE_PRECEDENCE
+                if (code := getattr(item, system)) and (system, code) in known
+            ),
+            None,
+        )
+    return out
+
+
+_CODE_PRECEDENCE = ("hpk", "prk", "gpk", "zi")  # most specific first (etrs.lists)
+
+
+def _classify_items(
+    session: Session, items: list[ListItem], policy: RiskPolicy
+) -> dict[str, Classification]:
+    """Each item's risk classification, as etrs.lists.classify_item gives it, in one query."""
+    unique = list({item.id: item for item in items}.values())
+    tables = _table_classes(session, unique)
+    return {
+        item.id: classify(
+            atc=item.atc,
+            pharmacy_flag=item.high_risk_flag,
+            table_class=tables[item.id],
+            policy=policy,
+        )
+        for item in unique
+    }
+
+
+def _needs_double_check(session: Session, item: ListItem, policy: EtrsPolicy) -> bool:
+    """item_needs_double_check, without the product-table query when it cannot matter.
+
+    An item in the GDS roll needs no double check whatever its class unless the policy
+    says high-risk items in the roll do (etrs.risk.needs_double_check).
+    """
+    if item.in_gds and not policy.risk.high_risk_in_gds_needs_check:
+        return False
+    return item_needs_double_check(session, item, policy.risk)
 
 
 def _overdue_window(item: ListItem, policy: EtrsPolicy) -> timedelta:
@@ -331,6 +490,21 @@ def _audit_read(
     )
 
 
+def _acknowledged(session: Session, *, user_id: str, version_ids: list[str]) -> set[str]:
+    """The versions among these that the user acknowledged (one query)."""
+    out: set[str] = set()
+    for chunk in _chunks(list(dict.fromkeys(version_ids))):
+        out.update(
+            session.scalars(
+                select(ListAcknowledgement.version_id).where(
+                    ListAcknowledgement.user_id == user_id,
+                    ListAcknowledgement.version_id.in_(chunk),
+                )
+            )
+        )
+    return out
+
+
 def moments_for(
     session: Session,
     *,
@@ -344,27 +518,26 @@ def moments_for(
     """The day's moments for the user's clients (or one client), with their state."""
     when = _now(now)
     if client_id is not None:
-        require_client_access(session, user, client_id)
-        client_ids = [client_id]
+        clients = [require_client_access(session, user, client_id)]
     else:
-        client_ids = sorted(visible_client_ids(session, user))
+        clients = visible_clients(session, user)
+    # Everything the view needs, loaded set-wise: versions with items, records, checks,
+    # acknowledgements and classifications take one query each, not one per client.
+    start, end = local_day_bounds(day)
+    spans = _spans_for_window(session, client_ids=[c.id for c in clients], start=start, end=end)
+    moments_by_client = {c.id: _moments_of(c.id, day, spans[c.id]) for c in clients}
+    every = [m for ms in moments_by_client.values() for m in ms]
+    heads = _heads_by_moment(session, [m.key for m in every])
+    checks = _checks_for(session, [h.id for h in heads.values()])
+    acked = _acknowledged(session, user_id=user.id, version_ids=[m.version.id for m in every])
+    classified = _classify_items(session, [m.item for m in every], policy.risk)
     out: list[MomentView] = []
-    classified: dict[str, Classification] = {}
     reads: list[tuple[str, int]] = []
-    for cid in client_ids:
-        client = session.get(Client, cid)
-        if client is None:
-            continue
-        moments = client_moments(session, client_id=cid, day=day)
+    for client in clients:
+        cid = client.id
+        moments = moments_by_client[cid]
         reads.append((cid, len(moments)))
-        heads = _heads_by_moment(session, [m.key for m in moments])
-        checks = _checks_for(session, [h.id for h in heads.values()])
-        acked: dict[str, bool] = {}
         for m in moments:
-            if m.version.id not in acked:
-                acked[m.version.id] = has_acknowledged(
-                    session, user_id=user.id, version_id=m.version.id
-                )
             head = heads.get(m.key)
             admin_view = (
                 _view(
@@ -386,8 +559,6 @@ def moments_for(
                 status = "overdue"
             else:
                 status = "open"
-            if m.item.id not in classified:
-                classified[m.item.id] = classify_item(session, m.item, policy.risk)
             classification = classified[m.item.id]
             out.append(
                 MomentView(
@@ -415,7 +586,7 @@ def moments_for(
                         classification, in_gds=m.item.in_gds, policy=policy.risk
                     ),
                     risk=classification.risk_class or classification.status,
-                    list_acknowledged=acked[m.version.id],
+                    list_acknowledged=m.version.id in acked,
                     status=status,
                     administration=admin_view,
                 )
@@ -448,11 +619,7 @@ def _require_administer(user: User, policy: EtrsPolicy) -> None:
 
 def _require_ack(session: Session, *, user: User, version: ListVersion) -> None:
     if not has_acknowledged(session, user_id=user.id, version_id=version.id):
-        raise SignOffRefused(
-            f"the administration list changed (version {version.version_no}, received "
-            f"{version.received_at.astimezone(AMSTERDAM):%d-%m-%Y %H:%M}): review and "
-            "acknowledge the changes before signing off"
-        )
+        raise _refuse_unacknowledged(version)
 
 
 def _validate_outcome(
@@ -527,6 +694,94 @@ def find_moment(session: Session, *, client_id: str, key: str) -> _Moment:
     raise NotFoundError("no such moment on this client's list")
 
 
+@dataclass(frozen=True)
+class _SigningFacts:
+    moment: _Moment
+    acknowledged: bool  # the user acknowledged the moment's list version
+    signed: bool  # the moment already has a record
+
+
+def _signing_facts_statement() -> Any:
+    """The query behind _signing_facts, built once (its cache key is then computed once)."""
+    spans = (
+        select(
+            ListVersion.id.label("id"),
+            func.lead(ListVersion.received_at, type_=UTCDateTime())
+            .over(order_by=ListVersion.version_no)
+            .label("until"),
+        )
+        .where(
+            ListVersion.client_id == bindparam("client_id"),
+            ListVersion.received_at < bindparam("end", type_=UTCDateTime()),
+        )
+        .subquery()
+    )
+    acked = (
+        exists()
+        .where(
+            ListAcknowledgement.version_id == ListVersion.id,
+            ListAcknowledgement.user_id == bindparam("user_id"),
+        )
+        .label("acked")
+    )
+    # Every chain of records starts with an original (corrects_id NULL), which the
+    # partial unique index on moment_key finds.
+    signed = (
+        exists()
+        .where(Administration.moment_key == bindparam("key"), Administration.corrects_id.is_(None))
+        .label("signed")
+    )
+    return (
+        select(ListVersion, spans.c.until, ListItem, acked, signed)
+        .join(spans, spans.c.id == ListVersion.id)
+        .outerjoin(ListItem, ListItem.version_id == ListVersion.id)
+        .where(
+            or_(spans.c.until.is_(None), spans.c.until > bindparam("start", type_=UTCDateTime()))
+        )
+        .order_by(ListVersion.version_no, ListItem.position)
+    )
+
+
+_SIGNING_FACTS = _signing_facts_statement()
+
+
+def _signing_facts(session: Session, *, user_id: str, client_id: str, key: str) -> _SigningFacts:
+    """The moment with this key, whether its list version was acknowledged by the user and
+    whether it was signed already: one query (the versions in force that day with their
+    items, each row flagged), or NotFoundError.
+    """
+    try:
+        day = day_of_moment_key(key)
+    except ValueError as exc:
+        raise NotFoundError("no such moment") from exc
+    start, end = local_day_bounds(day)
+    spans: list[_Span] = []
+    flags: dict[str, tuple[bool, bool]] = {}
+    for version, until, item, is_acked, is_signed in session.execute(
+        _SIGNING_FACTS,
+        {"client_id": client_id, "start": start, "end": end, "user_id": user_id, "key": key},
+    ):
+        if not spans or spans[-1].version.id != version.id:
+            spans.append(_Span(version, version.received_at, until, []))
+            flags[version.id] = (bool(is_acked), bool(is_signed))
+        if item is not None:
+            spans[-1].items.append(item)
+    found = _moments_of(client_id, day, spans, only_key=key)
+    if not found:
+        raise NotFoundError("no such moment on this client's list")
+    moment = found[0]
+    is_acked, is_signed = flags[moment.version.id]
+    return _SigningFacts(moment, is_acked, is_signed)
+
+
+def _refuse_unacknowledged(version: ListVersion) -> SignOffRefused:
+    return SignOffRefused(
+        f"the administration list changed (version {version.version_no}, received "
+        f"{version.received_at.astimezone(AMSTERDAM):%d-%m-%Y %H:%M}): review and "
+        "acknowledge the changes before signing off"
+    )
+
+
 def sign_off(
     session: Session,
     *,
@@ -546,12 +801,13 @@ def sign_off(
     when = _now(now)
     require_client_access(session, user, client_id)
     _require_administer(user, policy)
-    moment = find_moment(session, client_id=client_id, key=moment_key)
-    _require_ack(session, user=user, version=moment.version)
+    facts = _signing_facts(session, user_id=user.id, client_id=client_id, key=moment_key)
+    moment = facts.moment
+    if not facts.acknowledged:
+        raise _refuse_unacknowledged(moment.version)
     if moment.planned_at - when > policy.sign_ahead:
         raise SignOffRefused("this moment is too far ahead to sign off")
-    existing = _heads_by_moment(session, [moment_key]).get(moment_key)
-    if existing is not None:
+    if facts.signed:
         raise SignOffRefused("this moment is already signed off; record a correction instead")
     given_at = (actual_at or when).astimezone(UTC) if outcome == "given" else None
     if given_at is not None and given_at > when + timedelta(minutes=5):
@@ -581,7 +837,7 @@ def sign_off(
         reason_code=reason_code,
         reason_text=reason_text,
         double_check_required=outcome == "given"
-        and item_needs_double_check(session, moment.item, policy.risk),
+        and _needs_double_check(session, moment.item, policy),
         recorded_by=user.id,
         recorded_at=when,
         source=source,

@@ -53,7 +53,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     (sync) dependency or endpoint; under load every thread ends up waiting for a
     connection that requests without a thread hold, and the server stalls until the pool
     timeout (bench/signoff.py, 200 nurses: p99 of 30 s). The wait happens here, on the
-    event loop, where it costs no thread; commit and rollback run in a worker thread.
+    event loop, where it costs no thread; commit, rollback and any close that returns a
+    connection run in a worker thread.
     """
     factory: sessionmaker[Session] | None = getattr(request.app.state, "sessionmaker", None)
     if factory is None:
@@ -65,14 +66,20 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session = factory()
         try:
             yield session
-            await run_in_threadpool(session.commit)
+            # Endpoints that commit themselves (etrs.routes) leave no transaction open and
+            # no changes: nothing to commit, and no trip through the thread pool for it.
+            if session.in_transaction() or session.new or session.dirty or session.deleted:
+                await run_in_threadpool(session.commit)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await run_in_threadpool(session.rollback)
             raise
         finally:
             with anyio.CancelScope(shield=True):
-                await run_in_threadpool(session.close)
+                if session.in_transaction():
+                    await run_in_threadpool(session.close)  # returns the connection: I/O
+                else:
+                    session.close()  # holds no connection: forgets its objects, no I/O
     finally:
         if gate is not None:
             gate.release()
@@ -93,6 +100,11 @@ def request_source(request: Request) -> str:
     """Where a request came from, for the access log (NEN 7513 'from where')."""
     host = request.client.host if request.client else "unknown"
     return f"http:{host}"
+
+
+async def _request_source(request: Request) -> str:
+    # A coroutine, so FastAPI runs it on the event loop instead of the thread pool.
+    return request_source(request)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -119,4 +131,4 @@ def current_user(request: Request, session: SessionDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
-SourceDep = Annotated[str, Depends(request_source)]
+SourceDep = Annotated[str, Depends(_request_source)]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.auth.models import ROLES, ApiToken, Pharmacy, PharmacyClient, TeamMember, User
@@ -120,16 +120,37 @@ def issue_token(
     return token
 
 
+# Built once: SQLAlchemy computes a statement's cache key once per statement object, and
+# these run on every request.
+_USER_FOR_TOKEN = (
+    select(User, ApiToken.revoked_at, ApiToken.expires_at)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+_CARE_CLIENT = select(Client).where(
+    Client.id == bindparam("client_id"),
+    Client.team_id.in_(
+        select(TeamMember.team_id).where(TeamMember.user_id == bindparam("user_id"))
+    ),
+)
+
+
 def user_for_token(session: Session, *, token: str, now: datetime | None = None) -> User:
-    """The active user owning a valid token, or AuthError."""
+    """The active user owning a valid token, or AuthError.
+
+    One indexed lookup of the token's SHA-256 (never a password hash per request), with
+    the user loaded in the same query.
+    """
     when = now or datetime.now(UTC)
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token)))
-    if row is None or row.revoked_at is not None:
+    row = session.execute(_USER_FOR_TOKEN, {"digest": _token_digest(token)}).first()
+    if row is None:
         raise AuthError("invalid token")
-    if row.expires_at is not None and row.expires_at <= when:
+    user, revoked_at, expires_at = row
+    if revoked_at is not None:
+        raise AuthError("invalid token")
+    if expires_at is not None and expires_at <= when:
         raise AuthError("token expired")
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
+    if not user.active:
         raise AuthError("invalid token")
     return user
 
@@ -176,33 +197,61 @@ def visible_client_ids(session: Session, user: User) -> set[str]:
     return set()
 
 
-def can_access_client(session: Session, user: User, client_id: str) -> bool:
-    """True when the user may see this client's data."""
+def client_in_scope(session: Session, user: User, client_id: str) -> Client | None:
+    """The client when it exists and the user may see its data, else None (one query).
+
+    Nurses and team leads: a client of one of their teams. Pharmacists: a client their
+    pharmacy supplies. Administrators: any client. Others, and inactive users: none.
+    """
     if not user.active:
-        return False
+        return None
     if user.role in CARE_ROLES:
-        client = session.get(Client, client_id)
-        if client is None or client.team_id is None:
-            return False
-        return client.team_id in team_ids_of(session, user=user)
+        return session.scalar(_CARE_CLIENT, {"client_id": client_id, "user_id": user.id})
     if user.role == "pharmacist":
-        return user.pharmacy_id is not None and pharmacy_serves(
-            session, pharmacy_id=user.pharmacy_id, client_id=client_id
+        if user.pharmacy_id is None:
+            return None
+        return session.scalar(
+            select(Client)
+            .join(PharmacyClient, PharmacyClient.client_id == Client.id)
+            .where(Client.id == client_id, PharmacyClient.pharmacy_id == user.pharmacy_id)
         )
     if user.role == "admin":
-        return session.get(Client, client_id) is not None
-    return False
+        return session.get(Client, client_id)
+    return None
+
+
+def can_access_client(session: Session, user: User, client_id: str) -> bool:
+    """True when the user may see this client's data."""
+    return client_in_scope(session, user, client_id) is not None
 
 
 def require_client_access(session: Session, user: User, client_id: str) -> Client:
     """The client, or NotFoundError when it does not exist or is outside the user's scope."""
-    if not can_access_client(session, user, client_id):
+    client = client_in_scope(session, user, client_id)
+    if client is None:
         # Same answer as "no such client": outsiders learn nothing about who is cared for.
         raise NotFoundError(f"client {client_id!r} not found")
-    client = session.get(Client, client_id)
-    if client is None:
-        raise NotFoundError(f"client {client_id!r} not found")
     return client
+
+
+def visible_clients(session: Session, user: User) -> list[Client]:
+    """The clients whose data this user may see (rows, in id order; see visible_client_ids)."""
+    if not user.active:
+        return []
+    query = select(Client).order_by(Client.id)
+    if user.role in CARE_ROLES:
+        query = query.where(
+            Client.team_id.in_(select(TeamMember.team_id).where(TeamMember.user_id == user.id))
+        )
+    elif user.role == "pharmacist":
+        if user.pharmacy_id is None:
+            return []
+        query = query.join(PharmacyClient, PharmacyClient.client_id == Client.id).where(
+            PharmacyClient.pharmacy_id == user.pharmacy_id
+        )
+    elif user.role != "admin":
+        return []
+    return list(session.scalars(query))
 
 
 def pharmacy_serves(session: Session, *, pharmacy_id: str, client_id: str) -> bool:

@@ -14,6 +14,7 @@ from etrs.immutable import AppendOnlyViolation
 from etrs.models import Administration
 from etrs.schemas import CheckFacts
 from etrs.service import (
+    EtrsPolicy,
     SignOffRefused,
     check_inbox,
     correct_administration,
@@ -366,3 +367,105 @@ def test_records_are_append_only_in_orm_and_database(world: World) -> None:
     rec.amount = Decimal("5")
     with pytest.raises(AppendOnlyViolation):
         world.session.flush()
+
+
+def test_a_list_changed_mid_day_signs_each_moment_against_the_version_then_in_force(
+    world: World,
+) -> None:
+    first = world.store([item("a", "Metoprolol 50mg", times=("08:00", "20:00"))])
+    world.ack(world.anna, first.version.id)
+    # version 2 arrives at 12:00 local: the 08:00 moment stays on version 1
+    second = world.store(
+        [item("a", "Metoprolol 50mg", times=("08:00", "20:00"), dose="2")],
+        at=datetime(2026, 3, 21, 11, 0, tzinfo=UTC),
+    )
+    evening_now = datetime(2026, 3, 21, 19, 5, tzinfo=UTC)  # 20:05 CET
+    moments = moments_for(world.session, user=world.anna, day=DAY, source="t", now=evening_now)
+    morning, evening = sorted(moments, key=lambda m: m.planned_at)
+    assert (morning.version_id, evening.version_id) == (first.version.id, second.version.id)
+    assert (morning.list_acknowledged, evening.list_acknowledged) == (True, False)
+    view = _sign(world, morning, now=evening_now)
+    assert view.version_id == first.version.id
+    assert view.amount == Decimal("1")
+    with pytest.raises(SignOffRefused, match="version 2"):
+        _sign(world, evening, now=evening_now)
+    world.ack(world.anna, second.version.id)
+    view = _sign(world, evening, now=evening_now)
+    assert (view.version_id, view.amount) == (second.version.id, Decimal("2"))
+    with pytest.raises(SignOffRefused, match="already signed off"):
+        _sign(world, evening, now=evening_now)
+    with pytest.raises(NotFoundError):
+        sign_off(
+            world.session,
+            user=world.anna,
+            client_id=world.client.id,
+            moment_key=evening.key.replace("T20:00", "T21:00"),
+            outcome="given",
+            source="t",
+            now=evening_now,
+        )
+
+
+def test_the_round_classifies_each_item_as_the_single_item_rules_do(world: World) -> None:
+    from etrs.lists import classify_item, import_product_classes_csv, item_needs_double_check
+    from etrs.models import ListItem
+    from etrs.risk import RiskPolicy
+
+    world.store(
+        [
+            item("t", "Oxycodon 5mg", gpk="5551", in_gds=False),  # product table: opioid
+            item("g", "Fentanyl 12mcg", gpk="5552"),  # product table: opioid, in the roll
+            item("n", "Paracetamol 500mg", gpk="5553", in_gds=False),  # table: none
+            item("i", "Insuline 100E/ml", gpk="5554", atc="A10AB05", in_gds=False),
+            item("u", "Onbekend 1mg", gpk="5555", in_gds=False),  # nobody classified it
+            item("s", "Metoprolol 50mg", gpk="5556", atc="C07AB02", in_gds=False),
+        ]
+    )
+    import_product_classes_csv(
+        world.session,
+        user=world.pia,
+        source="t",
+        text="code_system,code,class\ngpk,5551,opioid\ngpk,5552,opioid\ngpk,5553,none\n",
+    )
+    for policy in (RiskPolicy(), RiskPolicy(high_risk_in_gds_needs_check=True)):
+        moments = moments_for(
+            world.session,
+            user=world.anna,
+            day=DAY,
+            source="t",
+            now=AT_0805,
+            policy=EtrsPolicy(risk=policy),
+        )
+        assert len(moments) == 6
+        for m in moments:
+            it = world.session.get(ListItem, m.item_id)
+            assert it is not None
+            c = classify_item(world.session, it, policy)
+            assert m.risk == (c.risk_class or c.status), m.medication_name
+            assert m.double_check_required == item_needs_double_check(world.session, it, policy), (
+                m.medication_name
+            )
+        by_name = {m.medication_name: m for m in moments}
+        assert by_name["Oxycodon 5mg"].double_check_required
+        assert by_name["Fentanyl 12mcg"].double_check_required == (
+            policy.high_risk_in_gds_needs_check
+        )
+        assert not by_name["Paracetamol 500mg"].double_check_required
+        assert by_name["Onbekend 1mg"].risk == "unclassified"
+    world.ack(world.anna, moments[0].version_id)
+    fentanyl = by_name["Fentanyl 12mcg"]
+    strict = EtrsPolicy(risk=RiskPolicy(high_risk_in_gds_needs_check=True))
+    view = sign_off(
+        world.session,
+        user=world.anna,
+        client_id=world.client.id,
+        moment_key=fentanyl.key,
+        outcome="given",
+        source="t",
+        now=AT_0805,
+        policy=strict,
+    )
+    assert view.double_check_required
+    assert view.status == "awaiting_check"
+    view = _sign(world, by_name["Metoprolol 50mg"])  # default policy, loose, not high-risk
+    assert not view.double_check_required
