@@ -69,6 +69,10 @@ class BatchResult:
     dead_letters: int = 0
     statuses: list[StatusChange] = field(default_factory=list)
     acks: int = 0
+    # Dead-lettered event messages of known devices, in arrival order (state "unreadable",
+    # `at` = received_at): what they said is lost, not that the device spoke. The rules
+    # treat them as replay does (docs/adr/0006-event-time-rules.md, 3.).
+    unreadable: list[StatusChange] = field(default_factory=list)
 
 
 DEVICES_TABLE: Table = Device.__table__  # type: ignore[assignment]
@@ -302,6 +306,11 @@ def store_batch(
                 )
             except envelope.InvalidPayload as exc:
                 dead_letter(msg, exc.reason, topic.device_id)
+                result.unreadable.append(
+                    StatusChange(
+                        topic.device_id, info.kind, info.home_id, "unreadable", msg.received_at
+                    )
+                )
                 continue
             if env.id in candidates:
                 result.duplicates += 1
@@ -439,4 +448,5 @@ def store_isolating_poison(
         total.dead_letters += one.dead_letters
         total.statuses += one.statuses
         total.acks += one.acks
+        total.unreadable += one.unreadable
     return total

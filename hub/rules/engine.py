@@ -35,8 +35,13 @@ STILL_FLOOR = timedelta(minutes=12)  # the baseline never shortens a still limit
 OFFLINE_CONFIRM = timedelta(minutes=25)
 OFFLINE_GRACE = timedelta(minutes=15)
 HOME_OUTAGE = timedelta(minutes=15)  # devices lost this close together: one alert
+# With the outside door's contact offline, silence this long after the last sign in the
+# hallway at night may be the client gone out (a hallway PIR fires every 1-2.5 min while
+# someone is there): a night exit without the door's evidence.
+BLIND_EXIT = timedelta(minutes=5)
 HEARTBEAT_SLACK = timedelta(minutes=10)  # beyond two missed heartbeats: silent
 BED_PLACES = frozenset({"bed", "bedroom"})
+NOT_INSIDE_SIGNS = frozenset({"dispenser", "robot"})  # reported late: see _activity
 CHAIR_PLACES = frozenset({"chair", "living_room", "robot"})
 HABIT_DAYS = 3  # a night exit at a time of night seen on this many recent days is a habit
 HABIT_BAND_MIN = 40.0
@@ -146,10 +151,13 @@ class Engine:
             # the home's event time (a device replaying its past would otherwise jump the
             # home to today and fire every timer in between). It counts at the home's
             # current event time; an "online" before any event says nothing yet.
+            # An unreadable message carries no readable time at all: it counts at the home's
+            # event time whatever clock stamped it (replay: the log's, live: the receive
+            # time), so live and replay agree; before any event it says nothing either.
             if prev is None:
-                if item.state == "online":
+                if item.state in ("online", "unreadable"):
                     return out
-            elif item.ts > prev:
+            elif item.ts > prev or item.state == "unreadable":
                 item = replace(item, at=prev)
             state = self._state(item, wheel)
             return self._on_status(state, wheel, item)
@@ -306,6 +314,8 @@ class Engine:
             return self._fire_fall(st, t.due)
         if name == "exit":
             return self._fire_exit(st, t.due)
+        if name == "blind_exit":
+            return self._fire_blind_exit(st, t.due)
         if name == "up_confirm":
             if st.wake_candidate is not None and st.day is not None:
                 st.up_today = True
@@ -353,6 +363,11 @@ class Engine:
         dev = st.devices[device_id]
         if dev.last_seen is None or ts > dev.last_seen:
             dev.last_seen = ts
+        if dev.offline and dev.kind is Kind.OCCUPANCY:
+            # Back after an outage (a new battery, a reboot): what it reported before is
+            # stale and it reports a state only when it changes, so its state is unknown
+            # until then, as after an unreadable message (the sleeper stays asleep).
+            dev.unreadable = True
         dev.offline = False
         dev.offline_alerted = False
         limit = timedelta(seconds=KINDS[dev.kind].offline_after_s) + OFFLINE_GRACE
@@ -511,8 +526,10 @@ class Engine:
         # sign stamped after the door suffices; earlier-stamped ones (a clock behind, or a
         # late event of someone leaving) need a second.
         # The dispenser reports a dose taken 10-30 s after the pouch was fetched, often
-        # on the way out: not a sign that someone is inside.
-        if place not in EXIT_DOORS and place != "dispenser" and st.out_since is not None:
+        # on the way out, and the robot an answer up to a minute after its question,
+        # possibly called back from the hallway: neither is a sign that someone is inside
+        # (the motion sensors next to them tell that).
+        if place not in EXIT_DOORS | NOT_INSIDE_SIGNS and st.out_since is not None:
             if ts >= st.out_since:
                 st.inside_signs += 2
             elif ts >= st.out_since - STRAGGLER:
@@ -530,6 +547,7 @@ class Engine:
                 st.up_today = True
                 st.baseline.wake_min.add(st.day, minutes_of_day(ts))
         self._arm_still(st, wheel)
+        self._arm_blind_exit(st, wheel)
         return []
 
     # --- medication ------------------------------------------------------------------------
@@ -610,8 +628,20 @@ class Engine:
         st.baseline.exits.add(st.day, minute)
         if habit:
             return []  # e.g. the daily early walk: a known rhythm, not wandering
+        if self._day_begun(st, left):
+            return []
         sev = Severity.CRITICAL if st.plan.wandering_risk == "high" else Severity.HIGH
         return self._alert(st, Rule.NIGHT_EXIT, sev, at, left_at=left.isoformat())
+
+    def _day_begun(self, st: ClientState, left: datetime) -> bool:
+        """Out of bed for the day (after the plan's morning_from, not back in bed) and then
+        out of the door in the morning: the day has begun early, which is no wandering for a
+        client the care plan does not rate at risk. The care plan's default from the first
+        day, when no habit can be known yet (the early walker). A door late in the evening
+        is judged as ever, however long ago the client got up."""
+        if st.plan.wandering_risk == "high" or not (st.up_today or st.wake_candidate):
+            return False
+        return st.plan.t("morning_from") <= local(left).time().replace(tzinfo=None) < time(14)
 
     # --- fall ------------------------------------------------------------------------------
 
@@ -668,6 +698,35 @@ class Engine:
         ):
             return
         st.baseline.add_still(st.last_place, st.day, gap.total_seconds())
+
+    def _door_blind(self, st: ClientState, at: datetime) -> bool:
+        """An outside door's contact is offline or silent: it would not see anyone leave."""
+        return any(
+            d.offline or self._silent(d, at)
+            for d in st.devices.values()
+            if d.kind is Kind.DOOR and d.role in EXIT_DOORS
+        )
+
+    def _arm_blind_exit(self, st: ClientState, wheel: TimerWheel) -> None:
+        """At night with a blind door contact, the last sign in the hallway and silence
+        since may be the client gone out: armed on every sign of life (see _fire_blind_exit)."""
+        if st.last_activity is None or st.last_place != "hallway" or st.exit_pending is not None:
+            wheel.cancel(st.client_id, "blind_exit")
+            return
+        wheel.set(st.client_id, "blind_exit", st.last_activity + BLIND_EXIT)
+
+    def _fire_blind_exit(self, st: ClientState, at: datetime) -> list[AlertDecision]:
+        plan = st.plan
+        if (
+            st.last_place != "hallway"
+            or st.exit_pending is not None
+            or not in_window(at, plan.t("night_start"), plan.t("night_end"))
+            or not self._door_blind(st, at)
+            or self._resting(st)
+        ):
+            return []
+        sev = Severity.CRITICAL if plan.wandering_risk == "high" else Severity.HIGH
+        return self._alert(st, Rule.NIGHT_EXIT, sev, at, reason="door contact offline")
 
     def _arm_still(self, st: ClientState, wheel: TimerWheel) -> None:
         limit = None

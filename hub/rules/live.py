@@ -38,6 +38,7 @@ class _Stored(Protocol):
     envelope: Envelope
     kind: Kind
     home_id: str | None
+    received_at: datetime
 
 
 class _Status(Protocol):
@@ -51,6 +52,7 @@ class _Status(Protocol):
 class _Batch(Protocol):
     stored: Sequence[Any]
     statuses: Sequence[Any]
+    unreadable: Sequence[Any]
 
 
 def _now() -> datetime:
@@ -100,7 +102,12 @@ class RulesHook:
 
     def _inputs(self, session: Session, batch: _Batch) -> list[EngineInput]:
         items: list[EngineInput] = []
+        # Dead-lettered messages of known devices go in where they arrived among the
+        # events (by receive time), as replay reads them in log order.
+        unreadable = list(batch.unreadable)
         for ev in batch.stored:
+            while unreadable and unreadable[0].at < ev.received_at:
+                items += self._unreadable(session, unreadable.pop(0))
             if ev.envelope.id in self._seen:
                 continue
             self._seen[ev.envelope.id] = None
@@ -109,6 +116,8 @@ class RulesHook:
                 items.append(
                     EngineEvent(ev.home_id, client, ev.envelope.device_id, ev.kind, ev.envelope)
                 )
+        for bad in unreadable:
+            items += self._unreadable(session, bad)
         for s in batch.statuses:
             client = self._client_of(session, s.home_id)
             if client is not None and s.home_id is not None and s.state in ("online", "offline"):
@@ -116,6 +125,14 @@ class RulesHook:
         while len(self._seen) > 100_000:
             del self._seen[next(iter(self._seen))]
         return items
+
+    def _unreadable(self, session: Session, bad: _Status) -> list[EngineInput]:
+        """A dead-lettered message of a known device: it spoke, what it said is lost. The
+        engine counts it at the home's current event time (as replay does)."""
+        client = self._client_of(session, bad.home_id)
+        if client is None or bad.home_id is None:
+            return []
+        return [StatusChange(bad.home_id, client, bad.device_id, bad.kind, "unreadable", bad.at)]
 
     # --- the hook and the clock ----------------------------------------------------------
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import pytest
 from rules_helpers import (
+    CLIENT,
+    HOME,
     ams,
     door,
     dose,
@@ -19,8 +22,10 @@ from rules_helpers import (
     status,
 )
 
+from devices.envelope import Envelope
+from devices.kinds import Kind
 from hub.rules.careplan import CarePlan, RuleSwitches
-from hub.rules.model import Rule, Severity
+from hub.rules.model import EngineEvent, Rule, Severity, StatusChange
 
 MIN = timedelta(minutes=1)
 DAY = ams(2026, 1, 14, 0)  # a Wednesday in winter (CET)
@@ -135,6 +140,107 @@ def test_an_exit_at_the_same_time_on_three_recent_days_becomes_a_habit() -> None
         ]
         raised.append(Rule.NIGHT_EXIT.value in rules(feed(eng, seq)))
     assert raised == [True, True, True, False, False]
+
+
+def _rise_and_go_out(t: datetime) -> list[EngineEvent]:
+    """Out of bed at `t`, a few minutes in the bedroom and hallway, out of the door."""
+    return [
+        occ(t, "bed", "vacant"),
+        motion(t + MIN, "bedroom"),
+        motion(t + 4 * MIN, "hallway"),
+        door(t + 5 * MIN, "front_door", "open"),
+        door(t + 5 * MIN + timedelta(seconds=8), "front_door", "closed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("risk", "hour", "expected"),
+    [
+        ("low", 6, False),  # up for the day (after morning_from), then out: the day began
+        ("high", 6, True),  # the care plan rates wandering a risk: every night door counts
+        ("low", 3, True),  # out of bed before morning_from: still the night
+    ],
+)
+def test_leaving_after_getting_up_for_the_day_is_no_exit_for_a_low_risk_client(
+    risk: Literal["low", "high"], hour: int, expected: bool
+) -> None:
+    """From the first day, before any habit can be learned (the early walker)."""
+    t = ams(2026, 1, 14, hour, 10)
+    eng = engine(CarePlan(wandering_risk=risk), register_at=t - timedelta(hours=1))
+    seq = [occ(t - timedelta(hours=1), "bed", "occupied"), *_rise_and_go_out(t)]
+    got = rules(feed(eng, seq, until=t + 30 * MIN))
+    assert (Rule.NIGHT_EXIT.value in got) is expected
+
+
+def test_back_in_bed_after_rising_makes_the_next_door_a_night_exit_again() -> None:
+    t = ams(2026, 1, 14, 5, 30)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [
+        occ(t, "bed", "vacant"),
+        motion(t + MIN, "toilet"),
+        motion(t + 4 * MIN, "bedroom"),
+        occ(t + 5 * MIN, "bed", "occupied"),
+        occ(t + 40 * MIN, "bed", "vacant"),  # 06:10, not yet 20 min up when leaving
+        motion(t + 41 * MIN, "hallway"),
+        door(t + 42 * MIN, "front_door", "open"),
+    ]
+    assert Rule.NIGHT_EXIT.value not in rules(feed(eng, seq, until=t + 60 * MIN))
+    # a low-risk client who went back to bed and then out before getting up: an exit
+    t2 = ams(2026, 1, 15, 5, 30)
+    seq2 = [
+        occ(t2, "bed", "vacant"),
+        motion(t2 + MIN, "toilet"),
+        occ(t2 + 5 * MIN, "bed", "occupied"),
+        motion(t2 + 30 * MIN, "hallway"),
+        door(t2 + 31 * MIN, "front_door", "open"),
+    ]
+    assert rules(feed(eng, seq2, until=t2 + 60 * MIN)).count(Rule.NIGHT_EXIT.value) == 1
+
+
+def test_a_low_risk_client_up_since_the_morning_leaving_late_at_night_is_an_exit() -> None:
+    t = ams(2026, 1, 14, 7, 30)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [
+        occ(t - timedelta(hours=1), "bed", "occupied"),
+        occ(t, "bed", "vacant"),
+        motion(t + MIN, "bathroom"),
+        motion(t + 25 * MIN, "kitchen"),  # up for the day
+        *keepalive(t, t + timedelta(hours=16), timedelta(hours=1)),
+        motion(ams(2026, 1, 14, 23, 40), "hallway"),  # never went to bed
+        door(ams(2026, 1, 14, 23, 41), "front_door", "open"),
+    ]
+    out = feed(eng, seq, until=ams(2026, 1, 14, 23, 50))
+    assert rules(out).count(Rule.NIGHT_EXIT.value) == 1
+
+
+def _robot_answer(ts: datetime, answer: str) -> EngineEvent:
+    data = {"message_id": "drinken", "answer": answer, "scheduled_for": ts.isoformat()}
+    env = Envelope(
+        id=f"rbt-{ts.timestamp()}",
+        device_id="rbt-1",
+        ts=ts,
+        seq=1,
+        type="question.answered",
+        data=data,
+    )
+    return EngineEvent(HOME, CLIENT, "rbt-1", Kind.ROBOT, env)
+
+
+def test_a_robot_answer_just_after_the_door_is_no_sign_the_client_stayed_in() -> None:
+    """Answered on the way out (the robot reports it up to a minute after asking): the
+    client is out, so the quiet home is neither a fall nor (at night) no exit."""
+    for hour, rule in ((15, Rule.FALL), (2, Rule.NIGHT_EXIT)):
+        t = ams(2026, 1, 14, hour, 0)
+        eng = engine(register_at=t - timedelta(hours=1))
+        seq = [
+            motion(t, "hallway"),
+            door(t + MIN, "front_door", "open"),
+            door(t + MIN + timedelta(seconds=10), "front_door", "closed"),
+            _robot_answer(t + MIN + timedelta(seconds=2), "no"),
+        ]
+        got = rules(feed(eng, seq, until=t + timedelta(hours=1)))
+        assert (Rule.NIGHT_EXIT.value in got) is (rule is Rule.NIGHT_EXIT)
+        assert Rule.FALL.value not in got
 
 
 # --- possible fall ----------------------------------------------------------------------
@@ -598,3 +704,93 @@ def test_an_unreadable_bed_message_under_a_sleeping_client_is_no_fall() -> None:
         status(t + 90 * MIN, "occ-bed", "unreadable"),  # e.g. a garbled battery report
     ]
     assert Rule.FALL not in rules(feed(eng, seq, until=t + 3 * 60 * MIN))
+
+
+@pytest.mark.parametrize("skew", [timedelta(minutes=-5), timedelta(0), timedelta(minutes=7)])
+def test_an_unreadable_message_counts_at_the_homes_event_time_whatever_its_stamp(
+    skew: timedelta,
+) -> None:
+    """Replay stamps it with the log's time, live with the receive time: same result."""
+    t = ams(2026, 1, 14, 22, 0)
+    eng = engine()
+    assert eng.process(status(t, "occ-bed", "unreadable")) == []
+    assert eng.client("c0001") is None  # before the home's first event it says nothing
+    eng.process(motion(t, "bedroom"))
+    eng.process(status(t + skew, "occ-bed", "unreadable"))
+    client = eng.client("c0001")
+    assert client is not None
+    bed = client.devices["occ-bed"]
+    assert bed.unreadable
+    assert bed.last_seen == t.astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("hour", "door_dead", "expected"),
+    [(2, True, True), (2, False, False), (14, True, False)],
+)
+def test_at_night_with_the_door_contact_dead_silence_after_the_hallway_is_an_exit(
+    hour: int, door_dead: bool, expected: bool
+) -> None:
+    """No door event can tell: the last sign in the hallway and nothing since (5 min)."""
+    t = ams(2026, 1, 14, hour, 0)
+    eng = engine(register_at=t - timedelta(hours=2))
+    seq: list[EngineEvent | StatusChange] = [*keepalive(t - timedelta(hours=2), t, 30 * MIN)]
+    if door_dead:
+        seq.append(status(t, "dor-front", "offline"))  # its battery died
+    seq += [
+        occ(t, "bed", "vacant"),
+        motion(t + MIN, "bedroom"),
+        motion(t + 2 * MIN, "hallway"),
+        motion(t + 3 * MIN, "hallway"),
+    ]
+    out = [d for d in feed(eng, seq, until=t + 40 * MIN) if d.rule is Rule.NIGHT_EXIT]
+    assert bool(out) is expected
+    if expected:
+        (exit_,) = out
+        assert exit_.raised_at == t + 8 * MIN
+        assert exit_.detail["reason"] == "door contact offline"
+
+
+def test_a_dead_door_contact_and_the_client_back_from_the_hallway_is_no_exit() -> None:
+    t = ams(2026, 1, 14, 2, 0)
+    eng = engine(register_at=t - timedelta(hours=2))
+    seq: list[EngineEvent | StatusChange] = [
+        *keepalive(t - timedelta(hours=2), t, 30 * MIN),
+        status(t, "dor-front", "offline"),
+        occ(t, "bed", "vacant"),
+        motion(t + 2 * MIN, "hallway"),
+        motion(t + 6 * MIN, "toilet"),  # 4 min: within the 5 min
+        motion(t + 9 * MIN, "bedroom"),
+        occ(t + 10 * MIN, "bed", "occupied"),
+    ]
+    assert Rule.NIGHT_EXIT not in rules(feed(eng, seq, until=t + 60 * MIN))
+
+
+def test_a_bed_sensor_back_from_an_outage_does_not_bring_back_its_stale_vacant() -> None:
+    """It died in the evening (vacant), the client went to bed unseen by it, it came back
+    at night with a new battery: it reports no state until the client gets up, and lying
+    still in the bedroom meanwhile is sleep, not a fall."""
+    t = ams(2026, 1, 14, 18, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    beats = [
+        e
+        for e in keepalive(t, t + timedelta(hours=12), 30 * MIN)
+        if e.device_id != "occ-bed" or e.ts >= t + timedelta(hours=10)  # back at 04:00
+    ]
+    seq: list[EngineEvent | StatusChange] = [
+        occ(t, "bed", "vacant"),
+        status(t, "occ-bed", "offline"),  # its battery died
+        motion(t + MIN, "living_room"),
+        occ(t + 2 * MIN, "chair", "occupied"),
+        occ(t + timedelta(hours=4), "chair", "vacant"),
+        motion(t + timedelta(hours=4, minutes=1), "bedroom"),  # 22:01, to bed
+        motion(t + timedelta(hours=10, minutes=5), "bedroom"),  # 04:05, turning over
+    ]
+    items = sorted([*seq, *beats], key=lambda x: x.ts)
+    out = feed(eng, items, until=t + timedelta(hours=12))
+    assert Rule.FALL.value not in rules(out)
+    client = eng.client("c0001")
+    assert client is not None
+    assert client.devices["occ-bed"].unreadable
+    eng.process(occ(t + timedelta(hours=13), "bed", "vacant"))  # up: it speaks again
+    assert not client.devices["occ-bed"].unreadable
