@@ -338,19 +338,43 @@ def start_hub(stack: Stack) -> None:
 # --- measuring the hub process --------------------------------------------------------------
 
 
+def _with_children(pid: int) -> list[int]:
+    """The hub process and its live child processes (the ingest receiver, ADR 0012)."""
+    pids = [pid]
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            pids += [int(c) for c in children.read_text().split()]
+        except OSError:
+            continue
+    return pids
+
+
 def hub_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """User + system CPU seconds so far of the hub process and its live children."""
+    total = 0.0
+    for p in _with_children(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
 
 
 def hub_mem_mib(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) in MiB."""
-    vals = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            vals[line.split(":")[0]] = int(line.split()[1]) / 1024
-    return vals.get("VmRSS", 0.0), vals.get("VmHWM", 0.0)
+    """(current RSS, peak RSS) in MiB of the hub process and its live children (summed)."""
+    rss = hwm = 0.0
+    for p in _with_children(pid):
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("VmRSS:"):
+                rss += int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                hwm += int(line.split()[1]) / 1024
+    return rss, hwm
 
 
 def stored_events(stack: Stack) -> int:

@@ -164,6 +164,45 @@ def _sqlite_insert(rows: int) -> str:
     return sql
 
 
+# PostgreSQL: every device of the batch in two statements (executemany sent one UPDATE per
+# device). First the rows are locked in id order, then updated: hubs sharing the load lock
+# device rows in the same order and cannot deadlock on them (several hubs, docs/adr/0011).
+# The lock is the one UPDATE itself takes (NO KEY UPDATE), which does not conflict with the
+# KEY SHARE locks other hubs' event inserts take through the foreign key. (One statement
+# with the lock in a CTE deadlocked: the UPDATE's join may reach rows first.)
+_PG_LOCK_DEVICES = text(
+    "SELECT id FROM devices WHERE id = ANY(CAST(:ids AS varchar[])) ORDER BY id FOR NO KEY UPDATE"
+)
+_PG_UPDATE_DEVICES = text(
+    """
+    UPDATE devices AS d
+    SET last_seen = u.last_seen,
+        status = u.status,
+        last_seq = COALESCE(u.last_seq, d.last_seq),
+        battery_pct = COALESCE(u.battery_pct, d.battery_pct)
+    FROM json_to_recordset(CAST(:rows AS json))
+        AS u(b_id varchar, last_seen timestamptz, status varchar, last_seq bigint,
+             battery_pct integer)
+    WHERE d.id = u.b_id
+    """
+)
+
+
+def _update_devices(session: Session, rows: list[dict[str, Any]]) -> None:
+    """last_seen, status and (when reported) sequence and battery of the batch's devices;
+    `rows` in device id order."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        doc = json.dumps(
+            [{**r, "last_seen": r["last_seen"].isoformat()} for r in rows],
+            separators=(",", ":"),
+        )
+        conn.execute(_PG_LOCK_DEVICES, {"ids": [r["b_id"] for r in rows]})
+        conn.execute(_PG_UPDATE_DEVICES, {"rows": doc})
+    else:
+        conn.execute(_UPDATE_DEVICES, rows)
+
+
 def sqlite_datetime(value: datetime) -> str:
     """A UTC instant as `UTCDateTime` stores it on SQLite ('YYYY-MM-DD HH:MM:SS.ffffff').
 
@@ -377,12 +416,7 @@ def store_batch(
         result.dead_letters = len(dead)
     if seen:
         # One statement for all devices of the batch; absent values keep the stored ones.
-        session.connection().execute(
-            _UPDATE_DEVICES,
-            # In id order: hubs sharing the load then lock device rows in the same order
-            # and cannot deadlock on them (several hubs, docs/adr/0011).
-            [seen[k] for k in sorted(seen)],
-        )
+        _update_devices(session, [seen[k] for k in sorted(seen)])
     for hook in hooks:
         hook(session, result)
     return result

@@ -314,3 +314,52 @@ def test_a_topic_with_nul_is_dead_lettered_not_refused(sessions: sessionmaker[Se
         row = s.scalars(select(DeadLetter)).one()
         assert "\x00" not in row.topic
         assert row.payload == b"{}"
+
+
+def test_a_batch_updates_every_device_once_and_keeps_values_it_does_not_report(
+    sessions: sessionmaker[Session],
+) -> None:
+    """last_seen/status/seq for each device of a batch; a battery level stays until the
+    device reports a new one (one statement for all devices, on both databases)."""
+    _setup(sessions)
+    now = datetime.now(UTC).replace(microsecond=0)
+    ids = [f"mot-0000upd{i}" for i in range(3)]
+    with unit_of_work(sessions) as s:
+        for dev_id in ids:
+            s.add(
+                Device(
+                    id=dev_id,
+                    kind=Kind.MOTION.value,
+                    home_id="h1",
+                    label="",
+                    status="offline",
+                    password_hash="x",
+                    created_at=now,
+                )
+            )
+
+    def event(dev_id: str, seq: int, at: datetime, data: Battery | Motion) -> Inbound:
+        typ = "battery" if isinstance(data, Battery) else "motion"
+        payload = envelope.encode(
+            id=f"evt-{dev_id}-{seq}", device_id=dev_id, ts=at, seq=seq, type=typ, data=data
+        )
+        return Inbound(topics.event_topic(dev_id, typ), payload, at)
+
+    first = [event(d, 1, now, Battery(level_pct=40 + i)) for i, d in enumerate(ids)]
+    with unit_of_work(sessions) as s:
+        store_batch(s, first)
+    later = now + timedelta(minutes=5)
+    second = [event(ids[0], 2, later, Motion(room=Room.KITCHEN))]
+    second += [event(ids[1], 3, later, Battery(level_pct=9))]
+    with unit_of_work(sessions) as s:
+        store_batch(s, second)
+    with sessions() as s:
+        devs = {d.id: d for d in s.scalars(select(Device).where(Device.id.in_(ids)))}
+    assert {d: (v.status, v.battery_pct, v.last_seq) for d, v in devs.items()} == {
+        ids[0]: ("online", 40, 2),
+        ids[1]: ("online", 9, 3),
+        ids[2]: ("online", 42, 1),
+    }
+    assert devs[ids[0]].last_seen == later
+    assert devs[ids[1]].last_seen == later
+    assert devs[ids[2]].last_seen == now
