@@ -43,6 +43,15 @@ HEARTBEAT_SLACK = timedelta(minutes=10)  # beyond two missed heartbeats: silent
 BED_PLACES = frozenset({"bed", "bedroom"})
 NOT_INSIDE_SIGNS = frozenset({"dispenser", "robot"})  # reported late: see _activity
 CHAIR_PLACES = frozenset({"chair", "living_room", "robot"})
+# Rooms whose motion tells where a person is (for "someone else is here", see _company).
+ROOMS = frozenset({"bedroom", "bathroom", "toilet", "kitchen", "living_room", "hallway"})
+# A sign in another room counts as someone else only when stamped this long after the
+# sitter sat down and before they got up: more than two device clocks disagree (minutes)
+# plus the seconds between a PIR seeing the sitter rise and the seat's 'vacant'.
+COMPANY_MARGIN = timedelta(minutes=5)
+# A companion seen this long ago and no door since is assumed still to be there; a wrong
+# guess (a door event lost) must not outlive an afternoon.
+COMPANY_MAX = timedelta(hours=4)
 HABIT_DAYS = 3  # a night exit at a time of night seen on this many recent days is a habit
 HABIT_BAND_MIN = 40.0
 FRIDGE_LOW_DEFAULT = 1  # while learning: at most one fridge opening by the meal check
@@ -83,6 +92,11 @@ class ClientState:
     out_since: datetime | None = None  # outside door moved, no inside activity since
     inside_signs: int = 0  # inside activity that arrived after the last door event
     rest_strays: int = 0  # signs from elsewhere that arrived after sitting/lying down
+    # Per resting place (bed, chair): the earliest sign from another room that arrived
+    # while it was occupied and was stamped well after sitting down (see _company).
+    rest_elsewhere: dict[str, datetime] = field(default_factory=dict)
+    company_at: datetime | None = None  # someone else was seen in the home then
+    guest_left: bool = False  # the last outside-door movement was the companion leaving
     still_alerted: bool = False
     fall_alerted_at: datetime | None = None
     exit_pending: datetime | None = None
@@ -154,13 +168,14 @@ class Engine:
             # An unreadable message carries no readable time at all: it counts at the home's
             # event time whatever clock stamped it (replay: the log's, live: the receive
             # time), so live and replay agree; before any event it says nothing either.
+            heard = item.ts
             if prev is None:
                 if item.state in ("online", "unreadable"):
                     return out
             elif item.ts > prev or item.state == "unreadable":
                 item = replace(item, at=prev)
             state = self._state(item, wheel)
-            return self._on_status(state, wheel, item)
+            return self._on_status(state, wheel, item, heard)
         wm = item.ts - self._lateness
         if prev is None or wm > prev:
             self._watermark[item.home_id] = wm
@@ -339,22 +354,33 @@ class Engine:
     # --- devices ---------------------------------------------------------------------------
 
     def _on_status(
-        self, st: ClientState, wheel: TimerWheel, s: StatusChange
+        self, st: ClientState, wheel: TimerWheel, s: StatusChange, heard: datetime
     ) -> list[AlertDecision]:
         dev = st.devices[s.device_id]
         if s.state == "online":
+            out: list[AlertDecision] = []
+            due = wheel.due(st.client_id, f"offline:{s.device_id}")
+            if dev.offline and due is not None and due < heard:
+                # Back only after the confirmation delay had passed by the hub's clock (the
+                # status's receive time): live mode's wall clock raised the alert at `due`
+                # already, though no event of the home has moved its event time past it.
+                wheel.cancel(st.client_id, f"offline:{s.device_id}")
+                out = self._fire_offline(st, s.device_id, due)
             self._seen(st, wheel, s.device_id, s.ts)
-            return []
+            return out
         if s.state == "unreadable":
             # A lost bed 'occupied' must not make a sleeper look still on the floor: until
             # the sensor speaks readably again, the bed is as good as no bed sensor.
             self._seen(st, wheel, s.device_id, s.ts)
             if dev.kind is Kind.OCCUPANCY:
                 dev.unreadable = True
+                st.rest_elsewhere.pop(dev.role or "", None)  # it may have been a 'vacant'
                 self._arm_still(st, wheel)
             return []
         dev.offline = True
         st.degraded_today.add(s.device_id)
+        if dev.kind is Kind.OCCUPANCY:
+            st.rest_elsewhere.pop(dev.role or "", None)
         if not dev.offline_alerted:
             wheel.set(st.client_id, f"offline:{s.device_id}", s.ts + OFFLINE_CONFIRM)
         return []
@@ -377,6 +403,8 @@ class Engine:
         dev = st.devices[device_id]
         dev.offline = True
         st.degraded_today.add(device_id)
+        if dev.kind is Kind.OCCUPANCY:
+            st.rest_elsewhere.pop(dev.role or "", None)
         if dev.offline_alerted:
             return []
         dev.offline_alerted = True
@@ -460,6 +488,10 @@ class Engine:
             if moved:
                 st.out_since = ts
                 st.inside_signs = 0
+                # With a companion in the home, a door and silence after it is the
+                # companion leaving as likely as the client: see _fire_fall.
+                st.guest_left = st.company_at is not None and ts - st.company_at <= COMPANY_MAX
+                st.company_at = None
             plan = st.plan
             if (
                 moved
@@ -476,6 +508,8 @@ class Engine:
     def _on_occupancy(
         self, st: ClientState, wheel: TimerWheel, ts: datetime, place: str, state: str
     ) -> list[AlertDecision]:
+        if place in ("bed", "chair"):
+            self._company(st, place, state, ts)
         if place == "bed":
             st.bed = state
             if state == "occupied":
@@ -514,6 +548,19 @@ class Engine:
         st.last_place_ts = ts
         if place not in BED_PLACES | CHAIR_PLACES:
             st.rest_strays += 1
+        if place in ROOMS:
+            for rest, since, places in (
+                ("bed", st.bed_since, BED_PLACES),
+                ("chair", st.chair_since, CHAIR_PLACES),
+            ):
+                if (
+                    place not in places
+                    and since is not None
+                    and ts > since + COMPANY_MARGIN
+                    and rest not in st.rest_elsewhere
+                    and (self._bed(st) if rest == "bed" else self._chair(st)) == "occupied"
+                ):
+                    st.rest_elsewhere[rest] = ts
         st.still_alerted = False
         st.activity_today += 1
         if place == "kitchen":
@@ -669,6 +716,25 @@ class Engine:
                 return True
         return False
 
+    def _company(self, st: ClientState, place: str, state: str, ts: datetime) -> None:
+        """Someone got up from the bed or chair after someone else moved in another room
+        while they sat or lay there: there are two people in the home (a visitor, the home
+        carer). The other room's sign must be stamped well after sitting down and well
+        before getting up (a reordered or skewed sign of the sitter's own walk is not), and
+        the sensor must report the 'vacant' itself: a lost 'vacant' followed by a walk about
+        is one person, and the next report after it is 'occupied', not 'vacant'. An outage
+        or an unreadable message of the sensor drops the evidence (it may have been the
+        'vacant')."""
+        seen = st.rest_elsewhere.pop(place, None)
+        was = st.bed if place == "bed" else st.chair
+        if (
+            state == "vacant"
+            and was == "occupied"
+            and seen is not None
+            and seen < ts - COMPANY_MARGIN
+        ):
+            st.company_at = ts
+
     def _still_limit(self, st: ClientState, place: str) -> timedelta | None:
         """How long stillness at `place` may last before a fall alert; None if normal there."""
         plan = st.plan
@@ -747,7 +813,7 @@ class Engine:
         return at - dev.last_seen > 2 * beat + HEARTBEAT_SLACK
 
     def _fire_fall(self, st: ClientState, at: datetime) -> list[AlertDecision]:
-        if st.still_alerted or self._resting(st) or st.maybe_out():
+        if st.still_alerted or self._resting(st) or (st.maybe_out() and not st.guest_left):
             return []
         if any(
             d.offline or self._silent(d, at)
@@ -759,7 +825,14 @@ class Engine:
             return []
         st.still_alerted = True
         st.fall_alerted_at = at
-        return self._alert(st, Rule.FALL, Severity.CRITICAL, at, last_place=st.last_place or "")
+        place = st.last_place or ""
+        if st.maybe_out() and st.out_since is not None:
+            # Silent since a companion left: the client may have left with them (call first).
+            left = st.out_since.isoformat()
+            return self._alert(
+                st, Rule.FALL, Severity.CRITICAL, at, last_place=place, companion_left_at=left
+            )
+        return self._alert(st, Rule.FALL, Severity.CRITICAL, at, last_place=place)
 
     # --- not up, not eating, restless -----------------------------------------------------
 

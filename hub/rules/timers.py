@@ -62,6 +62,10 @@ class TimerWheel:
         self.current.pop((client_id, name), None)
         self._due.pop((client_id, name), None)
 
+    def due(self, client_id: str, name: str) -> datetime | None:
+        """When the timer is due, or None when it is not armed."""
+        return self._due.get((client_id, name))
+
     def armed(self, client_id: str, name: str) -> bool:
         """True when the timer is armed."""
         return (client_id, name) in self.current

@@ -25,7 +25,7 @@ from rules_helpers import (
 from devices.envelope import Envelope
 from devices.kinds import Kind
 from hub.rules.careplan import CarePlan, RuleSwitches
-from hub.rules.model import EngineEvent, Rule, Severity, StatusChange
+from hub.rules.model import AlertDecision, EngineEvent, Rule, Severity, StatusChange
 
 MIN = timedelta(minutes=1)
 DAY = ams(2026, 1, 14, 0)  # a Wednesday in winter (CET)
@@ -794,3 +794,166 @@ def test_a_bed_sensor_back_from_an_outage_does_not_bring_back_its_stale_vacant()
     assert client.devices["occ-bed"].unreadable
     eng.process(occ(t + timedelta(hours=13), "bed", "vacant"))  # up: it speaks again
     assert not client.devices["occ-bed"].unreadable
+
+
+# --- a companion leaves: the door and silence after it is not the client going out ------
+
+SEC = timedelta(seconds=1)
+
+
+def _visit(t: datetime, *, kitchen: bool = True) -> list[EngineEvent | StatusChange]:
+    """A visitor comes in at `t`; the client sits in the chair while the visitor makes
+    coffee (kitchen, fridge) and gets up at t + 40 min to see the visitor out."""
+    seq: list[EngineEvent | StatusChange] = [
+        motion(t, "hallway"),
+        door(t + 30 * SEC, "front_door", "open"),
+        door(t + 38 * SEC, "front_door", "closed"),
+        motion(t + MIN + 2 * SEC, "living_room"),
+        occ(t + MIN + 6 * SEC, "chair", "occupied"),
+        motion(t + 20 * MIN, "living_room"),
+    ]
+    if kitchen:
+        seq += [
+            motion(t + 8 * MIN, "kitchen"),
+            door(t + 8 * MIN + 5 * SEC, "fridge", "open"),
+            door(t + 8 * MIN + 20 * SEC, "fridge", "closed"),
+            motion(t + 14 * MIN, "kitchen"),
+        ]
+    else:
+        seq.append(motion(t + 8 * MIN, "living_room"))  # the visitor stays in the room
+    seq += [
+        motion(t + 38 * MIN, "living_room"),
+        motion(t + 40 * MIN - 3 * SEC, "hallway"),  # on the way: stamped before the vacant
+        occ(t + 40 * MIN, "chair", "vacant"),
+        motion(t + 40 * MIN + 2 * SEC, "hallway"),
+        door(t + 41 * MIN, "front_door", "open"),  # the visitor leaves
+        door(t + 41 * MIN + 7 * SEC, "front_door", "closed"),
+    ]
+    return sorted(seq, key=lambda x: x.ts)
+
+
+def _falls(out: list[AlertDecision]) -> list[AlertDecision]:
+    return [d for d in out if d.rule is Rule.FALL]
+
+
+def test_silence_after_a_visitor_left_is_a_fall_not_the_client_gone_out() -> None:
+    """Someone moved in the kitchen while the client sat in the chair: two people. The
+    door after the client got up is the visitor leaving; nothing moves after it."""
+    t = ams(2026, 1, 14, 15, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [*_visit(t), *keepalive(t, t + timedelta(hours=2))]
+    out = feed(eng, sorted(seq, key=lambda x: x.ts), until=t + timedelta(hours=2))
+    (fall,) = _falls(out)
+    left = t + 41 * MIN
+    assert left < fall.raised_at <= left + 7 * SEC + 25 * MIN
+    assert datetime.fromisoformat(str(fall.detail["companion_left_at"])) == left
+
+
+def test_the_client_going_out_alone_after_sitting_in_the_chair_is_no_fall() -> None:
+    """Without anyone else seen, the same door and silence is the client gone out; the
+    client's own hallway sign, stamped just before the 'vacant', is no second person."""
+    t = ams(2026, 1, 14, 15, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [*_visit(t, kitchen=False), *keepalive(t, t + timedelta(hours=2))]
+    out = feed(eng, sorted(seq, key=lambda x: x.ts), until=t + timedelta(hours=2))
+    assert _falls(out) == []
+
+
+def test_the_client_leaving_just_after_the_visitor_is_no_fall() -> None:
+    """The visitor's door, then the client's own: the second door is the client going out."""
+    t = ams(2026, 1, 14, 15, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [
+        *_visit(t),
+        motion(t + 41 * MIN + 50 * SEC, "hallway"),
+        door(t + 42 * MIN + 30 * SEC, "front_door", "open"),
+        door(t + 42 * MIN + 38 * SEC, "front_door", "closed"),
+        *keepalive(t, t + timedelta(hours=2)),
+    ]
+    out = feed(eng, sorted(seq, key=lambda x: x.ts), until=t + timedelta(hours=2))
+    assert _falls(out) == []
+
+
+def test_a_walk_about_with_the_chairs_vacant_lost_is_one_person() -> None:
+    """The 'vacant' was lost: the client's kitchen visit looks like someone else while the
+    chair seems occupied, but the chair's next report is 'occupied' (sitting down again),
+    not 'vacant': no second person, so the later door is the client going out."""
+    t = ams(2026, 1, 14, 15, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq: list[EngineEvent | StatusChange] = [
+        motion(t, "living_room"),
+        occ(t + 10 * SEC, "chair", "occupied"),
+        motion(t + 30 * MIN, "kitchen"),  # got up: the 'vacant' never arrived
+        motion(t + 32 * MIN, "living_room"),
+        occ(t + 32 * MIN + 5 * SEC, "chair", "occupied"),
+        occ(t + 50 * MIN, "chair", "vacant"),
+        motion(t + 50 * MIN + 2 * SEC, "hallway"),
+        door(t + 51 * MIN, "front_door", "open"),
+        door(t + 51 * MIN + 7 * SEC, "front_door", "closed"),
+        *keepalive(t, t + timedelta(hours=2)),
+    ]
+    out = feed(eng, sorted(seq, key=lambda x: x.ts), until=t + timedelta(hours=2))
+    assert _falls(out) == []
+
+
+def test_an_unreadable_chair_message_drops_the_evidence_of_a_second_person() -> None:
+    """The garbled message may have been the 'vacant' before the client's own kitchen visit."""
+    t = ams(2026, 1, 14, 15, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq: list[EngineEvent | StatusChange] = [
+        motion(t, "living_room"),
+        occ(t + 10 * SEC, "chair", "occupied"),
+        motion(t + 30 * MIN, "kitchen"),
+        StatusChange(HOME, CLIENT, "occ-chair", Kind.OCCUPANCY, "unreadable", t + 30 * MIN),
+        occ(t + 50 * MIN, "chair", "vacant"),
+        motion(t + 50 * MIN + 2 * SEC, "hallway"),
+        door(t + 51 * MIN, "front_door", "open"),
+        door(t + 51 * MIN + 7 * SEC, "front_door", "closed"),
+        *keepalive(t, t + timedelta(hours=2)),
+    ]
+    out = feed(eng, sorted(seq, key=lambda x: x.ts), until=t + timedelta(hours=2))
+    assert _falls(out) == []
+
+
+def test_a_visitor_leaving_and_the_client_seen_again_is_neither_fall_nor_out() -> None:
+    t = ams(2026, 1, 14, 15, 0)
+    eng = engine(register_at=t - timedelta(hours=1))
+    seq = [
+        *_visit(t),
+        motion(t + 42 * MIN, "hallway"),
+        motion(t + 43 * MIN, "living_room"),
+        occ(t + 43 * MIN + 5 * SEC, "chair", "occupied"),
+        *keepalive(t, t + timedelta(hours=2)),
+    ]
+    out = feed(eng, sorted(seq, key=lambda x: x.ts), until=t + timedelta(hours=2))
+    assert _falls(out) == []
+    client = eng.client(CLIENT)
+    assert client is not None
+    assert not client.maybe_out()
+
+
+# --- device offline: back after the confirmation delay, with the home silent meanwhile ---
+
+
+@pytest.mark.parametrize(("back_min", "live"), [(28, False), (28, True), (20, False), (20, True)])
+def test_a_device_back_after_the_confirmation_delay_alerts_live_and_in_replay(
+    back_min: int, live: bool
+) -> None:
+    """Nothing else in the home spoke during the outage, so no event moved its event time
+    past the 25-min confirmation: live mode's wall clock raises the alert then; a replay
+    must raise the same one when the 'online' (received after it) arrives."""
+    t = ams(2026, 1, 14, 3, 0)
+    eng = engine(register_at=t)
+    beat = event(t, "dsp-1", "heartbeat", {"uptime_s": 100})
+    out = feed(eng, [beat, motion(t, "kitchen"), status(t + 75 * SEC, "dsp-1", "offline")])
+    if live:
+        for k in range(1, back_min):  # the scheduler's ticks
+            out += eng.advance(t + k * MIN)
+    out += eng.process(status(t + back_min * MIN, "dsp-1", "online"))
+    offline = [d for d in out if d.rule is Rule.DEVICE_OFFLINE]
+    if back_min < 25:
+        assert offline == []
+    else:
+        (alert,) = offline
+        assert alert.subject == "dsp-1"
+        assert alert.raised_at == t + 25 * MIN  # the Last Will counts at the home's event time
