@@ -122,19 +122,6 @@ def consume_noop(host: str, port: int, user: str, pw: str, client_id: str, n: in
     print(json.dumps({"wall": wall, "cpu": cpu - cpu0, "rss_kb": rss, "rss0_kb": rss0}))
 
 
-def _proc_usage(pid: int) -> tuple[float, int]:
-    """CPU seconds and RSS high-water mark (KiB) of another live process (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    hwm = 0
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-    return (int(fields[11]) + int(fields[12])) / tick, hwm
-
-
 def consume_hub(
     db_url: str, broker_url: str, client_id: str, n: int, synchronous: str, receiver: str
 ) -> None:
@@ -143,6 +130,8 @@ def consume_hub(
     With the receiver process (the default), the figures are those of both processes:
     CPU is the sum, memory the sum of both high-water marks.
     """
+    from _common import hub_cpu_s, hub_mem_mib  # bench/, the script's directory
+
     from hub.runtime import open_runtime
     from hub.settings import Settings
 
@@ -162,7 +151,7 @@ def consume_hub(
     pid = ingest.receiver_pid
     rcpu0 = 0.0
     if pid is not None:  # its start-up (interpreter, imports) counts against the hub
-        rcpu0 = _proc_usage(pid)[0]
+        rcpu0 = hub_cpu_s(pid)
     deadline = t0 + 900
     while ingest.stats.stored < n:
         if time.perf_counter() > deadline:
@@ -170,7 +159,7 @@ def consume_hub(
         time.sleep(0.005)
     wall = time.perf_counter() - t0
     cpu, rss = _usage()
-    rcpu, rrss = _proc_usage(pid) if pid is not None else (0.0, 0)
+    rcpu, rrss = (hub_cpu_s(pid), int(hub_mem_mib(pid)[1] * 1024)) if pid else (0.0, 0)
     split = _thread_cpu()
     stats = ingest.stats
     out = {

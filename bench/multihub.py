@@ -73,13 +73,10 @@ def hub_process(c: dict[str, Any]) -> None:
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     receiver_cpu, receiver_kb = 0.0, 0
     if ingest.receiver_pid is not None:  # the hub's MQTT receiver process (ADR 0012)
-        with open(f"/proc/{ingest.receiver_pid}/stat") as fh:
-            f = fh.read().rsplit(")", 1)[1].split()
-        receiver_cpu = (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-        with open(f"/proc/{ingest.receiver_pid}/status") as fh:
-            receiver_kb = next(
-                (int(line.split()[1]) for line in fh if line.startswith("VmHWM:")), 0
-            )
+        from _common import hub_cpu_s, hub_mem_mib  # bench/, the script's directory
+
+        receiver_cpu = hub_cpu_s(ingest.receiver_pid)
+        receiver_kb = int(hub_mem_mib(ingest.receiver_pid)[1] * 1024)
     stored = ingest.stats.stored
     rt.close()
     shutil.rmtree(data_dir, ignore_errors=True)
