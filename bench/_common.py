@@ -335,6 +335,60 @@ def start_hub(stack: Stack) -> None:
     raise SystemExit("hub not ready after 180 s")
 
 
+# --- provisioning simulated homes (bench/ingest.py, bench/multihub.py) ----------------------
+
+
+class _NoBroker:
+    """Provision a further database's copy of the registry without touching the broker twice."""
+
+    def add_device(self, device_id: str, password: str) -> None:
+        pass
+
+    def remove_device(self, device_id: str) -> None:
+        pass
+
+    def set_password(self, device_id: str, password: str) -> None:
+        pass
+
+
+def provision_homes(url: str, admin: BrokerAddress, homes: Any, passwords: dict[str, str]) -> None:
+    """Migrate `url` and store the simulation's homes, clients and devices in it. A device
+    gets its broker account (and its password in `passwords`) the first time only; the
+    databases after the first get the same device ids and passwords."""
+    from hub.devices import service
+
+    upgrade(url)
+    engine = make_engine(url)
+    with unit_of_work(make_sessionmaker(engine)) as s, DynSecClient(admin) as ctl:
+        for home in homes:
+            service.add_home(
+                s, home_id=home.home_id, name=home.display_name, team_id=None,
+                actor="bench", source="bench",
+            )  # fmt: skip
+            s.add(
+                Client(
+                    id=home.client_id,
+                    display_name=home.display_name,
+                    home_id=home.home_id,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            s.flush()
+            for spec in home.devices:
+                _dev, pw = service.provision(
+                    s,
+                    control=ctl if not passwords.get(spec.device_id) else _NoBroker(),
+                    kind=spec.kind,
+                    home_id=home.home_id,
+                    actor="bench",
+                    source="bench",
+                    device_id=spec.device_id,
+                    password=passwords.get(spec.device_id),
+                )
+                passwords[spec.device_id] = pw
+    engine.dispose()
+
+
 # --- measuring the hub process --------------------------------------------------------------
 
 

@@ -184,19 +184,6 @@ def consume_hub(
 # --- the run ----------------------------------------------------------------------------
 
 
-class _NoBroker:
-    """Provision the PostgreSQL copy of the registry without touching the broker twice."""
-
-    def add_device(self, device_id: str, password: str) -> None:
-        pass
-
-    def remove_device(self, device_id: str) -> None:
-        pass
-
-    def set_password(self, device_id: str, password: str) -> None:
-        pass
-
-
 def _create_session(host: str, port: int, user: str, pw: str, client_id: str) -> None:
     """Create a consumer's persistent session with its subscriptions, then go offline."""
     subscribed = threading.Event()
@@ -249,14 +236,12 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from _common import provision_homes  # bench/, the script's directory
     from sqlalchemy import func, select
 
-    from hub.broker.dynsec import DynSecClient
     from hub.broker.embedded import EmbeddedBroker, free_port
-    from hub.devices import service
-    from hub.store.db import make_engine, make_sessionmaker, unit_of_work
-    from hub.store.migrate import upgrade
-    from hub.store.models import Client, Event
+    from hub.store.db import make_engine, make_sessionmaker
+    from hub.store.models import Event
     from simulators.mqtt_sink import MqttSink
     from simulators.stream import Simulation
 
@@ -294,36 +279,7 @@ def run(args: argparse.Namespace) -> None:
             print("no PostgreSQL reachable: SQLite only")
     passwords: dict[str, str] = {}
     for url in dbs.values():
-        upgrade(url)
-        engine = make_engine(url)
-        with unit_of_work(make_sessionmaker(engine)) as s, DynSecClient(admin) as ctl:
-            for home in sim.homes:
-                service.add_home(
-                    s, home_id=home.home_id, name=home.display_name, team_id=None,
-                    actor="bench", source="bench",
-                )  # fmt: skip
-                s.add(
-                    Client(
-                        id=home.client_id,
-                        display_name=home.display_name,
-                        home_id=home.home_id,
-                        created_at=datetime.now(UTC),
-                    )
-                )
-                s.flush()
-                for spec in home.devices:
-                    _dev, pw = service.provision(
-                        s,
-                        control=ctl if not passwords.get(spec.device_id) else _NoBroker(),
-                        kind=spec.kind,
-                        home_id=home.home_id,
-                        actor="bench",
-                        source="bench",
-                        device_id=spec.device_id,
-                        password=passwords.get(spec.device_id),
-                    )
-                    passwords[spec.device_id] = pw
-        engine.dispose()
+        provision_homes(url, admin, sim.homes, passwords)
 
     # 1. every consumer's session exists (and is offline) before anything is published
     host, port = "127.0.0.1", broker.port

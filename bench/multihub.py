@@ -112,17 +112,6 @@ def _create_session(host: str, port: int, user: str, pw: str, client_id: str, gr
     c.loop_stop()
 
 
-class _NoBroker:
-    def add_device(self, device_id: str, password: str) -> None:
-        pass
-
-    def remove_device(self, device_id: str) -> None:
-        pass
-
-    def set_password(self, device_id: str, password: str) -> None:
-        pass
-
-
 def _measure_rebuild(sessions: Any, shards: int) -> tuple[int, float]:
     """Take every shard over in this process (leases freed first); time the rebuild."""
     from sqlalchemy import text
@@ -162,14 +151,12 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from _common import provision_homes  # bench/, the script's directory
     from sqlalchemy import func, select, text
 
-    from hub.broker.dynsec import DynSecClient
     from hub.broker.embedded import EmbeddedBroker, free_port
-    from hub.devices import service
-    from hub.store.db import make_engine, make_sessionmaker, unit_of_work
-    from hub.store.migrate import upgrade
-    from hub.store.models import Client, Event
+    from hub.store.db import make_engine, make_sessionmaker
+    from hub.store.models import Event
     from simulators.mqtt_sink import MqttSink
     from simulators.stream import Simulation
     from tests.conftest import _find_postgres, create_pg_database, drop_pg_database
@@ -197,36 +184,7 @@ def run(args: argparse.Namespace) -> None:
     passwords: dict[str, str] = {}
     try:
         for url in dbs.values():
-            upgrade(url)
-            engine = make_engine(url)
-            with unit_of_work(make_sessionmaker(engine)) as s, DynSecClient(admin) as ctl:
-                for home in sim.homes:
-                    service.add_home(
-                        s, home_id=home.home_id, name=home.display_name, team_id=None,
-                        actor="bench", source="bench",
-                    )  # fmt: skip
-                    s.add(
-                        Client(
-                            id=home.client_id,
-                            display_name=home.display_name,
-                            home_id=home.home_id,
-                            created_at=datetime.now(UTC),
-                        )
-                    )
-                    s.flush()
-                    for spec in home.devices:
-                        _dev, pw = service.provision(
-                            s,
-                            control=ctl if not passwords.get(spec.device_id) else _NoBroker(),
-                            kind=spec.kind,
-                            home_id=home.home_id,
-                            actor="bench",
-                            source="bench",
-                            device_id=spec.device_id,
-                            password=passwords.get(spec.device_id),
-                        )
-                        passwords[spec.device_id] = pw
-            engine.dispose()
+            provision_homes(url, admin, sim.homes, passwords)
 
         for k in counts:
             for i in range(k):
